@@ -568,6 +568,9 @@ fn parse_int(s: &str) -> Option<i64> {
         i64::from_str_radix(h, 16).ok()?
     } else if let Some(o) = body.strip_prefix("0o") {
         i64::from_str_radix(o, 8).ok()?
+    } else if body.len() > 1 && body.starts_with('0') && body.bytes().all(|b| b.is_ascii_digit()) {
+        // go-yaml (so Docker Compose) reads `0440` as octal: file modes are written that way.
+        i64::from_str_radix(&body[1..], 8).ok()?
     } else if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
         body.parse::<i64>().ok()?
     } else {
@@ -619,6 +622,9 @@ mod tests {
         assert_eq!(m["f"].as_str(), Some("80:80"));
         assert!(m["g"].is_null());
         assert!(matches!(m["h"].value, Value::Int(31)));
+        let modes = p("a: 0440\nb: 0o17\n");
+        assert!(matches!(modes.get("a").unwrap().value, Value::Int(288)));
+        assert!(matches!(modes.get("b").unwrap().value, Value::Int(15)));
     }
 
     #[test]
