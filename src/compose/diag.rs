@@ -51,7 +51,13 @@ pub struct SourceFile {
 impl SourceMap {
     pub fn add(&mut self, path: &Path, text: &str) -> FileId {
         let text: Arc<str> = Arc::from(text);
-        let named = NamedSource::new(path.display().to_string(), text.clone());
+        // Show paths as the user would type them: relative to where they are.
+        let shown = std::env::current_dir()
+            .ok()
+            .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| path.to_path_buf());
+        let named = NamedSource::new(shown.display().to_string(), text.clone());
         self.files.push(SourceFile { path: path.to_path_buf(), text, named });
         FileId((self.files.len() - 1) as u32)
     }
@@ -156,10 +162,11 @@ impl fmt::Debug for Rendered<'_> {
 
 impl fmt::Display for Rendered<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.diag.span.is_none() {
-            f.write_str(&self.diag.message)
-        } else {
-            write!(f, "{}: {}", self.sources.location(self.diag.span), self.diag.message)
+        // The snippet's header names file, line and column; a span without
+        // source text (another file's, or none) gets them in the message.
+        match self.sources.get(self.diag.span.file) {
+            Some(_) => f.write_str(&self.diag.message),
+            None => f.write_str(&self.diag.message),
         }
     }
 }

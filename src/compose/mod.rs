@@ -23,4 +23,19 @@
 //!    names — every problem reported with file, line and a hint.
 //! 9. **order** (`graph`): start levels for `up`, reversed for `down`.
 pub mod diag;
+pub mod discover;
+pub mod dotenv;
+pub mod extends;
+pub mod graph;
+pub mod include;
+pub mod interpolate;
+mod load;
+pub mod merge;
+pub mod model;
+pub mod normalize;
+pub mod profiles;
+pub mod schema;
+pub mod validate;
 pub mod yaml;
+
+pub use load::{load, LoadError, LoadOptions, Loaded};

@@ -207,6 +207,9 @@ fn ports(n: &mut Node, cx: &mut Ctx) {
 
 /// A long-form port: defaults filled, `published` as a string, order as Docker prints.
 fn long_port(m: &mut Map, span: crate::compose::diag::Span, cx: &mut Ctx) {
+    if !m.contains_key("target") {
+        cx.error(span, "a port mapping needs a `target` (the container port)".into(), "add `target: PORT`");
+    }
     if let Some(t) = m.get_mut("target") {
         if let Some(s) = t.as_str() {
             match s.parse::<u16>() {

@@ -1,0 +1,114 @@
+//! `rcompose config`: the project as the loader sees it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::compose::{self, graph, Loaded};
+
+use super::report::{Failure, Output};
+use super::{yaml_out, GlobalArgs};
+
+#[derive(clap::Args, Debug)]
+pub struct ConfigArgs {
+    /// Format the output: yaml or json
+    #[arg(long, default_value = "yaml", value_parser = ["yaml", "json"])]
+    format: String,
+    /// Print the service names, one per line
+    #[arg(long)]
+    services: bool,
+    /// Print the volume names, one per line
+    #[arg(long)]
+    volumes: bool,
+    /// Print the network names, one per line
+    #[arg(long)]
+    networks: bool,
+    /// Print the profile names, one per line
+    #[arg(long)]
+    profiles: bool,
+    /// Print the image names, one per line
+    #[arg(long)]
+    images: bool,
+    /// Only validate the configuration, don't print anything
+    #[arg(short, long)]
+    quiet: bool,
+    /// Save to file (default to stdout)
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Don't interpolate environment variables
+    #[arg(long)]
+    no_interpolate: bool,
+    /// Don't normalize compose model
+    #[arg(long)]
+    no_normalize: bool,
+    /// Services to keep (the others are left out, with their dependencies kept)
+    services_list: Vec<String>,
+}
+
+pub fn run(global: &GlobalArgs, args: ConfigArgs, out: &Output) -> Result<ExitCode, Failure> {
+    let mut opts = global.load_options(&args.services_list).map_err(|e| out.error(&e.to_string()))?;
+    opts.no_interpolate = args.no_interpolate;
+    opts.no_normalize = args.no_normalize;
+    let loaded = match compose::load(&opts) {
+        Ok(l) => l,
+        Err(e) => {
+            out.diagnostics(&e.diags, &e.sources);
+            return Err(Failure::Reported);
+        }
+    };
+    out.diagnostics(&loaded.warnings, &loaded.sources);
+    if args.quiet {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let text = render(&args, &loaded).map_err(|e| out.error(&e))?;
+    match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| out.error(&format!("cannot write {}: {e}", path.display())))?,
+        None => out.stdout(text.as_bytes())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn lines<I: IntoIterator<Item = String>>(items: I) -> String {
+    items.into_iter().map(|s| s + "\n").collect()
+}
+
+fn render(args: &ConfigArgs, loaded: &Loaded) -> Result<String, String> {
+    let tree = &loaded.tree;
+    let keys = |section: &str| -> Vec<String> {
+        tree.get(section).and_then(|n| n.as_map()).map(|m| m.keys().map(|k| k.name.clone()).collect()).unwrap_or_default()
+    };
+    if args.services {
+        // Dependency order, as Docker Compose lists them.
+        return Ok(match &loaded.project {
+            Some(p) => lines(graph::start_levels(p).map_err(|e| e.to_string())?.into_iter().flatten()),
+            None => lines(keys("services")),
+        });
+    }
+    if args.volumes {
+        return Ok(lines(keys("volumes")));
+    }
+    if args.networks {
+        return Ok(lines(keys("networks")));
+    }
+    if args.profiles {
+        return Ok(lines(loaded.all_profiles.iter().cloned()));
+    }
+    if args.images {
+        let services = tree.get("services").and_then(|n| n.as_map());
+        return Ok(lines(services.into_iter().flatten().map(|(name, svc)| {
+            svc.get("image")
+                .and_then(|i| i.as_str())
+                .map(str::to_string)
+                // Built images are named <project>-<service>, as Docker Compose names them.
+                .unwrap_or_else(|| format!("{}-{}", loaded.name, name.name))
+        })));
+    }
+    let json = match &loaded.project {
+        Some(p) => serde_json::to_value(p).map_err(|e| format!("cannot render the project: {e}"))?,
+        None => tree.to_json(),
+    };
+    Ok(match args.format.as_str() {
+        "json" => serde_json::to_string_pretty(&json).map_err(|e| e.to_string())? + "\n",
+        _ => yaml_out::to_yaml(&json),
+    })
+}

@@ -1,0 +1,97 @@
+//! The command line: clap definitions and output, nothing else. Every
+//! command turns its arguments into a call below and prints what comes back.
+
+mod config;
+mod global;
+mod report;
+mod yaml_out;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use global::GlobalArgs;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rcompose",
+    version,
+    about = "Define and run multi-container applications, with no daemon",
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parse, resolve and render the Compose file in canonical format
+    #[command(alias = "convert")]
+    Config(config::ConfigArgs),
+    /// Show the rcompose version information
+    Version(VersionArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VersionArgs {
+    /// Format the output: pretty or json
+    #[arg(short = 'f', long, default_value = "pretty", value_parser = ["pretty", "json"])]
+    format: String,
+    /// Show only the version number
+    #[arg(long)]
+    short: bool,
+}
+
+/// Exit codes, as Docker Compose uses them: 0 success, 1 failure; clap's
+/// own usage errors exit 2 (its default) and `--help` exits 0.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(report::Failure::Reported) => ExitCode::from(1),
+        // A closed pipe (`rcompose config | head`) is not an error.
+        Err(report::Failure::BrokenPipe) => ExitCode::SUCCESS,
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, report::Failure> {
+    let out = report::Output::new(&cli.global);
+    match cli.command {
+        Command::Config(args) => config::run(&cli.global, args, &out),
+        Command::Version(args) => {
+            let v = env!("CARGO_PKG_VERSION");
+            let text = if args.short {
+                format!("{v}\n")
+            } else if args.format == "json" {
+                format!("{}\n", serde_json::json!({ "version": v }))
+            } else {
+                format!("rcompose version v{v}\n")
+            };
+            out.stdout(text.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Write to stdout, mapping a closed pipe to [`report::Failure::BrokenPipe`].
+pub(crate) fn write_stdout(bytes: &[u8]) -> Result<(), report::Failure> {
+    let mut lock = std::io::stdout().lock();
+    match lock.write_all(bytes).and_then(|_| lock.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(report::Failure::BrokenPipe),
+        Err(e) => {
+            eprintln!("rcompose: cannot write output: {e}");
+            Err(report::Failure::Reported)
+        }
+    }
+}

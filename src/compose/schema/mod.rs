@@ -1,0 +1,275 @@
+//! The JSON schema of a Compose file, generated from the model, and the
+//! structural check of each file against it.
+//!
+//! The model holds the long form with exact types; a file may also write
+//! short forms (see `model/input.rs`) and, since values may come from
+//! `${VARS}`, strings where numbers and booleans go. [`generate`] widens the
+//! generated schema accordingly, so it accepts what the official
+//! `compose-spec.json` accepts. `schema/compose-spec.schema.json` is its
+//! committed output (a test fails when it is stale).
+
+use std::sync::OnceLock;
+
+use serde_json::{json, Value};
+
+use super::diag::{did_you_mean, Diag};
+use super::model::Project;
+use super::yaml::Node;
+
+pub fn generate() -> Value {
+    let settings = schemars::generate::SchemaSettings::draft07();
+    let schema = settings.into_generator().into_root_schema_for::<Project>();
+    let mut v = serde_json::to_value(schema).unwrap_or(Value::Null);
+    widen(&mut v);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("$id".into(), json!("https://rcompose.dev/compose-spec.schema.json"));
+    }
+    v
+}
+
+/// Strings where scalars go (interpolation), `x-*` keys on every closed object.
+fn widen(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if let Some(t) = o.get_mut("type") {
+                widen_type(t);
+            }
+            let closed = o.get("additionalProperties") == Some(&Value::Bool(false));
+            if closed && o.contains_key("properties") {
+                let pp = o.entry("patternProperties").or_insert_with(|| json!({}));
+                if let Some(pp) = pp.as_object_mut() {
+                    pp.entry("^x-").or_insert_with(|| json!({}));
+                }
+            }
+            for (_, child) in o.iter_mut() {
+                widen(child);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(widen),
+        _ => {}
+    }
+}
+
+fn widen_type(t: &mut Value) {
+    let scalar = |s: &str| matches!(s, "boolean" | "integer" | "number");
+    match t {
+        Value::String(s) if scalar(s) => *t = json!([s.clone(), "string"]),
+        Value::Array(list) => {
+            let has_scalar = list.iter().any(|x| x.as_str().is_some_and(scalar));
+            if has_scalar && !list.iter().any(|x| x == "string") {
+                list.push(json!("string"));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn validator() -> &'static jsonschema::Validator {
+    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
+    V.get_or_init(|| {
+        // The schema is ours and generated: failing to compile it is a bug
+        // that every test would show at once.
+        jsonschema::validator_for(&generate()).expect("the generated Compose schema compiles")
+    })
+}
+
+/// Check one file's tree (interpolated, not yet normalized). Every error
+/// found is returned, in document order.
+pub fn validate_file(root: &Node) -> Vec<Diag> {
+    let instance = root.to_json();
+    let mut diags: Vec<(u32, Diag)> = Vec::new();
+    for err in validator().iter_errors(&instance) {
+        explain(&err, root, &mut diags);
+    }
+    diags.sort_by_key(|(pos, _)| *pos);
+    diags.dedup_by(|a, b| a.1.message == b.1.message && a.1.span == b.1.span);
+    diags.into_iter().map(|(_, d)| d).collect()
+}
+
+/// For "none of the accepted forms matched", the form whose type fits the
+/// value is the one the user meant: report why that one failed.
+fn meant_branch<'e>(context: &'e [Vec<jsonschema::ValidationError<'static>>], pointer: &str) -> Option<&'e jsonschema::ValidationError<'static>> {
+    context
+        .iter()
+        .filter(|branch| {
+            !branch.iter().any(|e| {
+                e.instance_path().as_str() == pointer && matches!(e.kind(), jsonschema::error::ValidationErrorKind::Type { .. })
+            })
+        })
+        .find_map(|branch| branch.first())
+}
+
+fn explain(err: &jsonschema::ValidationError<'_>, root: &Node, diags: &mut Vec<(u32, Diag)>) {
+    use jsonschema::error::ValidationErrorKind as K;
+    let pointer = err.instance_path().as_str().to_string();
+    let node = root.at_pointer(&pointer);
+    let span = node.map(|n| n.span).unwrap_or(root.span);
+    let place = describe(&pointer);
+    let d = match err.kind() {
+        K::AnyOf { context } | K::OneOfNotValid { context } => {
+            if let Some(inner) = meant_branch(context, &pointer) {
+                return explain(inner, root, diags);
+            }
+            let found = node.map(|n| n.kind()).unwrap_or("value");
+            // No form fits the value's type: list the types that would.
+            let mut expected: Vec<String> = Vec::new();
+            for e in context.iter().flatten() {
+                if let (K::Type { kind }, true) = (e.kind(), e.instance_path().as_str() == pointer) {
+                    let w = type_words(kind);
+                    if !expected.contains(&w) && w != "a null" {
+                        expected.push(w);
+                    }
+                }
+            }
+            if expected.is_empty() {
+                Diag::error(span, format!("{place} has an invalid {found}"))
+            } else {
+                Diag::error(span, format!("{place} must be {}, found {}", expected.join(" or "), a(found)))
+                    .with_label(format!("expected {}", expected.join(" or ")))
+            }
+            .with_help("see the Compose Specification for this attribute's accepted forms")
+        }
+        K::AdditionalProperties { unexpected } => {
+            for key in unexpected {
+                let key_pointer = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+                let span = root.key_span_at_pointer(&key_pointer).unwrap_or(span);
+                let known = allowed_keys(&pointer);
+                let mut d = Diag::error(span, format!("unknown key `{key}` {place}")).with_label("not allowed here");
+                d = match did_you_mean(key, known.iter().map(String::as_str)) {
+                    Some(h) => d.with_help(h),
+                    None if known.is_empty() => d.with_help("remove it, or prefix it with x- to keep it as an extension"),
+                    None => d.with_help(format!("allowed keys: {}", known.join(", "))),
+                };
+                diags.push((span.start, d));
+            }
+            return;
+        }
+        K::Type { kind } => {
+            let found = node.map(|n| n.kind()).unwrap_or("value");
+            let expected = type_words(kind);
+            Diag::error(span, format!("{place} must be {expected}, found {}", a(found)))
+                .with_label(format!("expected {expected}"))
+                .with_help("see the Compose Specification for this attribute's format")
+        }
+        K::Required { property } => {
+            let p = property.as_str().unwrap_or_default();
+            Diag::error(span, format!("{place} is missing the required key `{p}`")).with_help(format!("add `{p}:`"))
+        }
+        K::Enum { options } => Diag::error(span, format!("{place} must be one of {}", enum_words(options))),
+        K::Pattern { .. } => {
+            let shown = pointer.rsplit('/').next().unwrap_or_default();
+            Diag::error(span, format!("invalid name `{shown}` {place}"))
+                .with_help("names may contain letters, digits, `.`, `_` and `-`")
+        }
+        _ => {
+            let found = node.map(|n| n.kind()).unwrap_or("value");
+            Diag::error(span, format!("{place} has an invalid {found}"))
+                .with_help("see the Compose Specification for this attribute's accepted forms")
+        }
+    };
+    diags.push((span.start, d));
+}
+
+/// "a mapping", "an integer": the kind of a value with its article.
+fn a(kind: &str) -> String {
+    if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {kind}")
+    } else {
+        format!("a {kind}")
+    }
+}
+
+/// "in service `web`", "`services.web.ports[0]`": where, in the user's words.
+fn describe(pointer: &str) -> String {
+    let parts: Vec<&str> = pointer.split('/').skip(1).collect();
+    match parts.as_slice() {
+        [] => "at the top level".into(),
+        ["services", name] => format!("in service `{name}`"),
+        [section @ ("networks" | "volumes" | "configs" | "secrets"), name] => {
+            format!("in {} `{name}`", section.trim_end_matches('s'))
+        }
+        _ => {
+            let mut s = String::new();
+            for p in parts {
+                if p.chars().all(|c| c.is_ascii_digit()) {
+                    s.push_str(&format!("[{p}]"));
+                } else {
+                    if !s.is_empty() {
+                        s.push('.');
+                    }
+                    s.push_str(p);
+                }
+            }
+            format!("`{s}`")
+        }
+    }
+}
+
+fn type_words(kind: &jsonschema::error::TypeKind) -> String {
+    let raw = match kind {
+        jsonschema::error::TypeKind::Single(t) => vec![t.to_string()],
+        jsonschema::error::TypeKind::Multiple(set) => set.iter().map(|t| t.to_string()).collect(),
+    };
+    // Interpolation widened every scalar with "string"; say what is meant.
+    let meaningful: Vec<String> = if raw.len() > 1 { raw.iter().filter(|t| *t != "string").cloned().collect() } else { raw };
+    let words: Vec<String> = meaningful
+        .iter()
+        .map(|t| match t.as_str() {
+            "object" => "a mapping".to_string(),
+            "array" => "a list".to_string(),
+            "integer" => "an integer".to_string(),
+            other => format!("a {other}"),
+        })
+        .collect();
+    words.join(" or ")
+}
+
+fn enum_words(options: &Value) -> String {
+    options.as_array().map(|a| a.iter().map(|o| o.to_string()).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+}
+
+/// Keys the schema allows at a place, for "did you mean".
+fn allowed_keys(pointer: &str) -> Vec<String> {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    let schema = SCHEMA.get_or_init(generate);
+    let defs = schema.get("definitions").or_else(|| schema.get("$defs"));
+    let def = |name: &str| defs.and_then(|d| d.get(name));
+    let parts: Vec<&str> = pointer.split('/').skip(1).collect();
+    let target = match parts.as_slice() {
+        [] => Some(schema),
+        ["services", _] => def("Service"),
+        ["services", _, field, rest @ ..] => {
+            let nested = match (*field, rest.len()) {
+                ("build", 0) => "Build",
+                ("deploy", 0) => "Deploy",
+                ("healthcheck", 0) => "Healthcheck",
+                ("logging", 0) => "Logging",
+                ("ports", 1) => "Port",
+                ("volumes", 1) => "ServiceVolume",
+                ("develop", 0) => "Develop",
+                ("networks", 1) => "ServiceNetwork",
+                ("depends_on", 1) => "DependsOn",
+                _ => "",
+            };
+            def(nested)
+        }
+        ["networks", _] => def("Network"),
+        ["volumes", _] => def("Volume"),
+        ["configs", _] => def("Config"),
+        ["secrets", _] => def("Secret"),
+        _ => None,
+    };
+    target
+        .and_then(|t| t.get("properties"))
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Span-less check for callers that only hold JSON (tests, tools).
+pub fn is_valid(instance: &Value) -> bool {
+    validator().is_valid(instance)
+}
+
+#[cfg(test)]
+mod tests;
