@@ -25,7 +25,11 @@ struct Outcome {
 
 fn run_case(dir: &Path) -> Outcome {
     let args: Vec<String> = match fs::read_to_string(dir.join("args")) {
-        Ok(t) => t.lines().filter(|l| !l.is_empty()).map(|l| l.replace("$ROOT", env!("CARGO_MANIFEST_DIR"))).collect(),
+        Ok(t) => t
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| l.replace("$ROOT", env!("CARGO_MANIFEST_DIR")))
+            .collect(),
         Err(_) => vec!["config".into()],
     };
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rcompose"));
@@ -33,7 +37,11 @@ fn run_case(dir: &Path) -> Outcome {
         Ok(sub) => dir.join(sub.trim()),
         Err(_) => dir.to_path_buf(),
     };
-    cmd.args(&args).current_dir(cwd).env_clear().env("HOME", "/home/user").env("NO_COLOR", "1");
+    cmd.args(&args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("HOME", "/home/user")
+        .env("NO_COLOR", "1");
     if let Ok(env) = fs::read_to_string(dir.join("env")) {
         for line in env.lines().filter(|l| !l.is_empty()) {
             let (k, v) = line.split_once('=').unwrap_or((line, ""));
@@ -41,7 +49,11 @@ fn run_case(dir: &Path) -> Outcome {
         }
     }
     let stdin = fs::read(dir.join("stdin")).ok();
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("run rcompose");
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
@@ -50,8 +62,16 @@ fn run_case(dir: &Path) -> Outcome {
     let out = child.wait_with_output().expect("wait for rcompose");
     let here = dir.to_string_lossy().to_string();
     let root = env!("CARGO_MANIFEST_DIR");
-    let clean = |b: &[u8]| String::from_utf8_lossy(b).replace(&here, "$DIR").replace(root, "$ROOT");
-    Outcome { stdout: clean(&out.stdout), stderr: clean(&out.stderr), code: out.status.code().unwrap_or(-1) }
+    let clean = |b: &[u8]| {
+        String::from_utf8_lossy(b)
+            .replace(&here, "$DIR")
+            .replace(root, "$ROOT")
+    };
+    Outcome {
+        stdout: clean(&out.stdout),
+        stderr: clean(&out.stderr),
+        code: out.status.code().unwrap_or(-1),
+    }
 }
 
 #[test]
@@ -63,11 +83,19 @@ fn config_golden() {
         .filter(|p| p.is_dir())
         .collect();
     cases.sort();
-    assert!(cases.len() >= 20, "expected the golden corpus, found {} cases", cases.len());
+    assert!(
+        cases.len() >= 20,
+        "expected the golden corpus, found {} cases",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for dir in &cases {
         let got = run_case(dir);
-        let files = [("stdout", got.stdout.clone()), ("stderr", got.stderr.clone()), ("code", format!("{}\n", got.code))];
+        let files = [
+            ("stdout", got.stdout.clone()),
+            ("stderr", got.stderr.clone()),
+            ("code", format!("{}\n", got.code)),
+        ];
         for (name, actual) in files {
             let path = dir.join(name);
             if update {
@@ -87,5 +115,10 @@ fn config_golden() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} golden mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} golden mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -33,12 +33,61 @@ impl Rng {
 }
 
 const TOKENS: &[&str] = &[
-    ": ", "- ", "\n", "  ", "{", "}", "[", "]", "&a ", "*a", "<<: *a", "!reset ", "!override ", "${", "${X:-", "${X:?e}", "$$",
-    "}", "\"", "'", "#", "|\n  ", ">-\n  ", "~", "null", "true", "0x1F", "-1", "99999999999999999999", "1e400", "8080:80",
-    "127.0.0.1::80/udp", "8000-8010:80-81", "./data:/data:ro", "~/x:/x", "service:web", "services:\n  x:\n    image: a\n",
-    "depends_on: [x]", "extends: x", "extends: {service: x, file: other.yaml}", "include: [x.yaml]", "profiles: [p]",
-    "networks: [n]", "volumes: [v:/v]", "healthcheck: {test: x, interval: 1q}", "mem_limit: 1.5g", "\t", "\u{feff}", "é",
-    "version: '3'", "x-ext: 1", "build: .", "env_file: .env", "ports: [\"80\"]", "cpus: ${C}",
+    ": ",
+    "- ",
+    "\n",
+    "  ",
+    "{",
+    "}",
+    "[",
+    "]",
+    "&a ",
+    "*a",
+    "<<: *a",
+    "!reset ",
+    "!override ",
+    "${",
+    "${X:-",
+    "${X:?e}",
+    "$$",
+    "}",
+    "\"",
+    "'",
+    "#",
+    "|\n  ",
+    ">-\n  ",
+    "~",
+    "null",
+    "true",
+    "0x1F",
+    "-1",
+    "99999999999999999999",
+    "1e400",
+    "8080:80",
+    "127.0.0.1::80/udp",
+    "8000-8010:80-81",
+    "./data:/data:ro",
+    "~/x:/x",
+    "service:web",
+    "services:\n  x:\n    image: a\n",
+    "depends_on: [x]",
+    "extends: x",
+    "extends: {service: x, file: other.yaml}",
+    "include: [x.yaml]",
+    "profiles: [p]",
+    "networks: [n]",
+    "volumes: [v:/v]",
+    "healthcheck: {test: x, interval: 1q}",
+    "mem_limit: 1.5g",
+    "\t",
+    "\u{feff}",
+    "é",
+    "version: '3'",
+    "x-ext: 1",
+    "build: .",
+    "env_file: .env",
+    "ports: [\"80\"]",
+    "cpus: ${C}",
 ];
 
 fn seeds() -> Vec<String> {
@@ -46,7 +95,9 @@ fn seeds() -> Vec<String> {
     let mut out = Vec::new();
     let mut dirs = vec![root.join("tests/fixtures"), root.join("examples/compose")];
     while let Some(d) = dirs.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -72,7 +123,9 @@ fn mutate(rng: &mut Rng, input: &str) -> String {
                 let end = (at + rng.below(16)).min(s.len());
                 s.drain(at.min(end)..end);
             }
-            1 => s.splice(at..at, TOKENS[rng.below(TOKENS.len())].bytes()),
+            1 => {
+                s.splice(at..at, TOKENS[rng.below(TOKENS.len())].bytes());
+            }
             2 if !s.is_empty() => {
                 let i = rng.below(s.len());
                 s[i] = (rng.next() & 0x7f) as u8;
@@ -124,10 +177,20 @@ fn options(dir: &Path, text: String) -> LoadOptions {
 
 #[test]
 fn loader_never_panics() {
-    let secs: u64 = std::env::var("FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let seed: u64 = std::env::var("FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x9E37_79B9_7F4A_7C15);
+    let secs: u64 = std::env::var("FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let seed: u64 = std::env::var("FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x9E37_79B9_7F4A_7C15);
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("other.yaml"), "services:\n  x:\n    image: a\n").expect("write");
+    std::fs::write(
+        dir.path().join("other.yaml"),
+        "services:\n  x:\n    image: a\n",
+    )
+    .expect("write");
     std::fs::write(dir.path().join("x.yaml"), "services:\n  y:\n    image: b\n").expect("write");
     std::fs::write(dir.path().join(".env"), "X=1\n").expect("write");
     let corpus = seeds();
@@ -146,7 +209,10 @@ fn loader_never_panics() {
             Ok(Err(_)) => rejected += 1,
             Err(p) => {
                 let _ = std::panic::take_hook();
-                let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+                let msg = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
                 panic!("the loader panicked ({msg:?}) after {runs} runs (seed {seed}) on input:\n{input}");
             }
         }

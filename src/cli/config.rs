@@ -45,7 +45,9 @@ pub struct ConfigArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: ConfigArgs, out: &Output) -> Result<ExitCode, Failure> {
-    let mut opts = global.load_options(&args.services_list).map_err(|e| out.error(&e.to_string()))?;
+    let mut opts = global
+        .load_options(&args.services_list)
+        .map_err(|e| out.error(&e.to_string()))?;
     opts.no_interpolate = args.no_interpolate;
     opts.no_normalize = args.no_normalize;
     let loaded = match compose::load(&opts) {
@@ -75,12 +77,20 @@ fn lines<I: IntoIterator<Item = String>>(items: I) -> String {
 fn render(args: &ConfigArgs, loaded: &Loaded) -> Result<String, String> {
     let tree = &loaded.tree;
     let keys = |section: &str| -> Vec<String> {
-        tree.get(section).and_then(|n| n.as_map()).map(|m| m.keys().map(|k| k.name.clone()).collect()).unwrap_or_default()
+        tree.get(section)
+            .and_then(|n| n.as_map())
+            .map(|m| m.keys().map(|k| k.name.clone()).collect())
+            .unwrap_or_default()
     };
     if args.services {
         // Dependency order, as Docker Compose lists them.
         return Ok(match &loaded.project {
-            Some(p) => lines(graph::start_levels(p).map_err(|e| e.to_string())?.into_iter().flatten()),
+            Some(p) => lines(
+                graph::start_levels(p)
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .flatten(),
+            ),
             None => lines(keys("services")),
         });
     }
@@ -104,7 +114,9 @@ fn render(args: &ConfigArgs, loaded: &Loaded) -> Result<String, String> {
         })));
     }
     let json = match &loaded.project {
-        Some(p) => serde_json::to_value(p).map_err(|e| format!("cannot render the project: {e}"))?,
+        Some(p) => {
+            serde_json::to_value(p).map_err(|e| format!("cannot render the project: {e}"))?
+        }
         None => tree.to_json(),
     };
     Ok(match args.format.as_str() {

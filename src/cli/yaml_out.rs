@@ -108,13 +108,27 @@ fn needs_quotes(s: &str) -> bool {
     let lower = s.to_ascii_lowercase();
     let typed = matches!(
         lower.as_str(),
-        "~" | "null" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | ".inf" | "-.inf" | "+.inf" | ".nan"
+        "~" | "null"
+            | "true"
+            | "false"
+            | "yes"
+            | "no"
+            | "on"
+            | "off"
+            | "y"
+            | "n"
+            | ".inf"
+            | "-.inf"
+            | "+.inf"
+            | ".nan"
     );
     if typed || looks_numeric(s) {
         return true;
     }
     let first = s.as_bytes()[0];
-    if b"-?:,[]{}#&*!|>'\"%@`".contains(&first) && !(first == b'-' && s.len() > 1 && s.as_bytes()[1] != b' ') {
+    if b"-?:,[]{}#&*!|>'\"%@`".contains(&first)
+        && !(first == b'-' && s.len() > 1 && s.as_bytes()[1] != b' ')
+    {
         return true;
     }
     s.contains(": ")
@@ -124,17 +138,33 @@ fn needs_quotes(s: &str) -> bool {
         || (first == b'-' && s.len() > 1 && s.as_bytes()[1] == b' ')
 }
 
+/// Would a YAML reader (1.2 core, or 1.1 as older tools are) read it as a number?
 fn looks_numeric(s: &str) -> bool {
     let t = s.trim_start_matches(['-', '+']).replace('_', "");
     if t.is_empty() {
         return false;
     }
-    if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0o")) {
+    if let Some(h) = t.strip_prefix("0x") {
         return !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit());
     }
-    // Also "80:80"-like sexagesimal forms, which YAML 1.1 readers turn into numbers.
-    t.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+' | ':'))
-        && t.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '.')
+    if let Some(o) = t.strip_prefix("0o") {
+        return !o.is_empty() && o.chars().all(|c| c.is_digit(8));
+    }
+    if t.parse::<f64>().is_ok()
+        && t.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == '.')
+    {
+        return true;
+    }
+    // YAML 1.1 sexagesimal integers (`190:20:30`, so also `80:80`).
+    let parts: Vec<&str> = t.split(':').collect();
+    parts.len() > 1
+        && parts[0].chars().all(|c| c.is_ascii_digit())
+        && !parts[0].is_empty()
+        && parts[1..]
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 2 && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -153,7 +183,25 @@ mod tests {
 
     #[test]
     fn quotes_only_ambiguous_strings() {
-        for (s, q) in [("8080", true), ("yes", true), ("", true), ("1.5", true), ("80:80", true), ("redis:alpine", false), ("-c", false), ("a: b", true), ("#x", true), ("hello world", false), ("- x", true), (" x", true)] {
+        for (s, q) in [
+            ("8080", true),
+            ("yes", true),
+            ("", true),
+            ("1.5", true),
+            ("80:80", true),
+            ("redis:alpine", false),
+            ("-c", false),
+            ("a: b", true),
+            ("#x", true),
+            ("hello world", false),
+            ("- x", true),
+            (" x", true),
+            ("127.0.0.1", false),
+            ("1.1.1.1", false),
+            ("1e3", true),
+            ("0x1F", true),
+            ("1.2.3", false),
+        ] {
             assert_eq!(needs_quotes(s), q, "{s:?}");
         }
     }

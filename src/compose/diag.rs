@@ -27,7 +27,13 @@ pub struct Span {
 impl Span {
     /// A span for values that were not written in any file (defaults,
     /// command-line input). Diagnostics on it show no snippet.
-    pub const NONE: Span = Span { file: FileId(u32::MAX), start: 0, end: 0, line: 0, col: 0 };
+    pub const NONE: Span = Span {
+        file: FileId(u32::MAX),
+        start: 0,
+        end: 0,
+        line: 0,
+        col: 0,
+    };
 
     pub fn is_none(&self) -> bool {
         self.file == FileId(u32::MAX)
@@ -58,7 +64,11 @@ impl SourceMap {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| path.to_path_buf());
         let named = NamedSource::new(shown.display().to_string(), text.clone());
-        self.files.push(SourceFile { path: path.to_path_buf(), text, named });
+        self.files.push(SourceFile {
+            path: path.to_path_buf(),
+            text,
+            named,
+        });
         FileId((self.files.len() - 1) as u32)
     }
 
@@ -108,7 +118,10 @@ impl Diag {
     }
 
     pub fn warning(span: Span, message: impl Into<String>) -> Diag {
-        Diag { severity: Severity::Warning, ..Diag::error(span, message) }
+        Diag {
+            severity: Severity::Warning,
+            ..Diag::error(span, message)
+        }
     }
 
     pub fn with_label(mut self, label: impl Into<String>) -> Diag {
@@ -132,7 +145,10 @@ impl Diag {
 
     /// Attach the source text so miette can render the snippet.
     pub fn render_with<'a>(&'a self, sources: &'a SourceMap) -> Rendered<'a> {
-        Rendered { diag: self, sources }
+        Rendered {
+            diag: self,
+            sources,
+        }
     }
 }
 
@@ -182,7 +198,10 @@ impl Diagnostic for Rendered<'_> {
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.diag.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.diag
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
@@ -219,9 +238,11 @@ fn label(span: Span, text: &str, primary: bool) -> LabeledSpan {
 /// Render diagnostics as plain text (no colour), the form tests compare and
 /// that is printed when stderr is not a terminal.
 pub fn render_plain(diags: &[Diag], sources: &SourceMap) -> String {
-    let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-        .with_width(100)
-        .with_context_lines(1);
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            // No wrapping: paths and values stay whole, for people and for diff.
+            .with_width(usize::MAX / 4)
+            .with_context_lines(1);
     let mut out = String::new();
     for d in diags {
         let r = d.render_with(sources);

@@ -26,7 +26,9 @@ struct Resolver<'l, 'a> {
 }
 
 pub fn apply(root: &mut Node, load_other: &mut LoadOther<'_>) -> Vec<Diag> {
-    let Some(services) = root.get("services").and_then(Node::as_map) else { return Vec::new() };
+    let Some(services) = root.get("services").and_then(Node::as_map) else {
+        return Vec::new();
+    };
     let names: Vec<String> = services
         .iter()
         .filter(|(_, s)| s.get("extends").is_some())
@@ -36,7 +38,13 @@ pub fn apply(root: &mut Node, load_other: &mut LoadOther<'_>) -> Vec<Diag> {
         return Vec::new();
     }
     let local = root.clone();
-    let mut r = Resolver { load_other, files: HashMap::new(), done: HashMap::new(), failed: Default::default(), diags: Vec::new() };
+    let mut r = Resolver {
+        load_other,
+        files: HashMap::new(),
+        done: HashMap::new(),
+        failed: Default::default(),
+        diags: Vec::new(),
+    };
     let mut resolved = Vec::new();
     for name in names {
         let mut chain = Vec::new();
@@ -55,7 +63,13 @@ pub fn apply(root: &mut Node, load_other: &mut LoadOther<'_>) -> Vec<Diag> {
 }
 
 impl Resolver<'_, '_> {
-    fn resolve(&mut self, tree: &Node, origin: Origin, name: &str, chain: &mut Vec<(Origin, String)>) -> Option<Node> {
+    fn resolve(
+        &mut self,
+        tree: &Node,
+        origin: Origin,
+        name: &str,
+        chain: &mut Vec<(Origin, String)>,
+    ) -> Option<Node> {
         let id = (origin.clone(), name.to_string());
         if let Some(done) = self.done.get(&id) {
             return Some(done.clone());
@@ -66,13 +80,23 @@ impl Resolver<'_, '_> {
         let services = tree.get("services").and_then(Node::as_map);
         let svc = services.and_then(|s| s.get(name))?.clone();
         if chain.contains(&id) {
-            let mut names: Vec<String> = chain.iter().skip_while(|c| **c != id).map(|(_, n)| n.clone()).collect();
+            let mut names: Vec<String> = chain
+                .iter()
+                .skip_while(|c| **c != id)
+                .map(|(_, n)| n.clone())
+                .collect();
             names.push(name.to_string());
-            self.failed.extend(chain.iter().skip_while(|c| **c != id).cloned());
+            self.failed
+                .extend(chain.iter().skip_while(|c| **c != id).cloned());
             self.diags.push(
-                Diag::error(svc.get("extends").map(|e| e.span).unwrap_or(svc.span), format!("circular extends: {}", names.join(" -> ")))
-                    .with_label("this extends closes the loop")
-                    .with_help("break the loop: a service cannot extend itself, directly or through others"),
+                Diag::error(
+                    svc.get("extends").map(|e| e.span).unwrap_or(svc.span),
+                    format!("circular extends: {}", names.join(" -> ")),
+                )
+                .with_label("this extends closes the loop")
+                .with_help(
+                    "break the loop: a service cannot extend itself, directly or through others",
+                ),
             );
             return None;
         }
@@ -83,7 +107,9 @@ impl Resolver<'_, '_> {
         let (base_name, file, name_span) = match &ext.value {
             Value::String(s) => (s.clone(), None, ext.span),
             Value::Map(m) => (
-                m.get("service").and_then(Node::scalar_text).unwrap_or_default(),
+                m.get("service")
+                    .and_then(Node::scalar_text)
+                    .unwrap_or_default(),
                 m.get("file").and_then(Node::as_str).map(PathBuf::from),
                 m.get("service").map(|n| n.span).unwrap_or(ext.span),
             ),
@@ -124,16 +150,30 @@ impl Resolver<'_, '_> {
         Some(merged)
     }
 
-    fn lookup(&mut self, tree: &Node, origin: Origin, name: &str, span: Span, chain: &mut Vec<(Origin, String)>) -> Option<Node> {
+    fn lookup(
+        &mut self,
+        tree: &Node,
+        origin: Origin,
+        name: &str,
+        span: Span,
+        chain: &mut Vec<(Origin, String)>,
+    ) -> Option<Node> {
         let services = tree.get("services").and_then(Node::as_map);
         if services.is_none_or(|s| !s.contains_key(name)) {
-            let known: Vec<&str> = services.into_iter().flatten().map(|(k, _)| k.name.as_str()).collect();
+            let known: Vec<&str> = services
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k.name.as_str())
+                .collect();
             let where_ = match &origin {
                 Some(p) => format!(" in {}", p.display()),
                 None => String::new(),
             };
-            let mut d = Diag::error(span, format!("cannot extend service `{name}`: no such service{where_}"))
-                .with_label("unknown service");
+            let mut d = Diag::error(
+                span,
+                format!("cannot extend service `{name}`: no such service{where_}"),
+            )
+            .with_label("unknown service");
             d = match did_you_mean(name, known) {
                 Some(h) => d.with_help(h),
                 None => d.with_help("name a service defined in that file"),
@@ -175,13 +215,22 @@ mod tests {
             "services:\n  root: {image: r, cap_add: [A]}\n  mid: {extends: root, cap_add: [B]}\n",
         );
         assert!(d.is_empty(), "{d:?}");
-        assert_eq!(r["services"]["cli"], json!({"image": "c", "user": "root", "environment": {"A": "1", "B": "2"}}));
-        assert_eq!(r["services"]["far"], json!({"image": "r", "cap_add": ["A", "B"]}));
+        assert_eq!(
+            r["services"]["cli"],
+            json!({"image": "c", "user": "root", "environment": {"A": "1", "B": "2"}})
+        );
+        assert_eq!(
+            r["services"]["far"],
+            json!({"image": "r", "cap_add": ["A", "B"]})
+        );
     }
 
     #[test]
     fn cycles_name_the_chain() {
-        let (_, d) = run("services:\n  a: {image: x, extends: b}\n  b: {extends: c}\n  c: {extends: a}\n", "");
+        let (_, d) = run(
+            "services:\n  a: {image: x, extends: b}\n  b: {extends: c}\n  c: {extends: a}\n",
+            "",
+        );
         assert_eq!(d.len(), 1, "one error per cycle: {d:?}");
         assert_eq!(d[0].message, "circular extends: a -> b -> c -> a");
     }
@@ -190,7 +239,10 @@ mod tests {
     fn unknown_services_and_files() {
         let (_, d) = run("services:\n  webapp: {image: x}\n  w: {extends: web-app}\n  z: {extends: {file: /nope.yaml, service: a}}\n", "");
         assert_eq!(d.len(), 2, "{d:?}");
-        assert_eq!(d[0].message, "cannot extend service `web-app`: no such service");
+        assert_eq!(
+            d[0].message,
+            "cannot extend service `web-app`: no such service"
+        );
         assert_eq!(d[0].help.as_deref(), Some("did you mean `webapp`?"));
         assert!(d[1].message.contains("cannot read /nope.yaml"));
     }

@@ -76,9 +76,14 @@ pub fn start_levels(project: &Project) -> Result<Vec<Vec<String>>, CycleError> {
     let g = graph(project);
     let mut level: BTreeMap<&str, usize> = BTreeMap::new();
     // Longest path from a root, by relaxation in topological order.
-    let order = petgraph::algo::toposort(&g, None).map_err(|c| CycleError(vec![c.node_id().to_string()]))?;
+    let order = petgraph::algo::toposort(&g, None)
+        .map_err(|c| CycleError(vec![c.node_id().to_string()]))?;
     for n in order {
-        let l = g.neighbors_directed(n, petgraph::Direction::Incoming).map(|d| level[d] + 1).max().unwrap_or(0);
+        let l = g
+            .neighbors_directed(n, petgraph::Direction::Incoming)
+            .map(|d| level[d] + 1)
+            .max()
+            .unwrap_or(0);
         level.insert(n, l);
     }
     let depth = level.values().max().map(|m| m + 1).unwrap_or(0);
@@ -106,7 +111,14 @@ mod tests {
         for (name, deps) in edges {
             let mut s = Service::default();
             for d in *deps {
-                s.depends_on.insert(d.to_string(), DependsOn { condition: "service_started".into(), required: true, ..Default::default() });
+                s.depends_on.insert(
+                    d.to_string(),
+                    DependsOn {
+                        condition: "service_started".into(),
+                        required: true,
+                        ..Default::default()
+                    },
+                );
             }
             p.services.insert(name.to_string(), s);
         }
@@ -115,8 +127,17 @@ mod tests {
 
     #[test]
     fn levels_start_in_parallel() {
-        let p = project(&[("web", &["db", "cache"]), ("db", &[]), ("cache", &["db"]), ("worker", &["db"]), ("lonely", &[])]);
-        assert_eq!(start_levels(&p).unwrap(), vec![vec!["db", "lonely"], vec!["cache", "worker"], vec!["web"]]);
+        let p = project(&[
+            ("web", &["db", "cache"]),
+            ("db", &[]),
+            ("cache", &["db"]),
+            ("worker", &["db"]),
+            ("lonely", &[]),
+        ]);
+        assert_eq!(
+            start_levels(&p).unwrap(),
+            vec![vec!["db", "lonely"], vec!["cache", "worker"], vec!["web"]]
+        );
         assert_eq!(stop_levels(&p).unwrap()[0], vec!["web"]);
     }
 
@@ -129,7 +150,13 @@ mod tests {
     #[test]
     fn cycles_are_named() {
         let p = project(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"]), ("d", &["d"])]);
-        assert_eq!(dependency_cycles(&p), vec![vec!["a", "b", "c", "a"], vec!["d", "d"]]);
-        assert_eq!(start_levels(&p).unwrap_err().to_string(), "dependency cycle detected: a -> b -> c -> a");
+        assert_eq!(
+            dependency_cycles(&p),
+            vec![vec!["a", "b", "c", "a"], vec!["d", "d"]]
+        );
+        assert_eq!(
+            start_levels(&p).unwrap_err().to_string(),
+            "dependency cycle detected: a -> b -> c -> a"
+        );
     }
 }

@@ -29,8 +29,17 @@ impl std::fmt::Display for InterpError {
 
 /// Substitute variables in `s`. Returns the text and the names that were
 /// unset and had no default (Docker Compose warns about those).
-pub fn interpolate_str(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(String, Vec<String>), InterpError> {
-    let mut p = Interp { src: s.as_bytes(), pos: 0, lookup, unset: Vec::new(), depth: 0 };
+pub fn interpolate_str(
+    s: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(String, Vec<String>), InterpError> {
+    let mut p = Interp {
+        src: s.as_bytes(),
+        pos: 0,
+        lookup,
+        unset: Vec::new(),
+        depth: 0,
+    };
     let out = p.text(None)?;
     Ok((out, p.unset))
 }
@@ -113,7 +122,9 @@ impl Interp<'_> {
     fn braced(&mut self) -> Result<String, InterpError> {
         self.depth += 1;
         if self.depth > 64 {
-            return Err(InterpError::Syntax("variables nest more than 64 deep".into()));
+            return Err(InterpError::Syntax(
+                "variables nest more than 64 deep".into(),
+            ));
         }
         let start = self.pos;
         while self.pos < self.src.len() && is_name_char(self.src[self.pos]) {
@@ -122,18 +133,22 @@ impl Interp<'_> {
         let name = String::from_utf8_lossy(&self.src[start..self.pos]).into_owned();
         let valid_name = !name.is_empty() && is_name_start(name.as_bytes()[0]);
         let rest = &self.src[self.pos..];
-        let op: &[u8] = if rest.starts_with(b":-") || rest.starts_with(b":?") || rest.starts_with(b":+") {
-            &rest[..2]
-        } else if rest.starts_with(b"-") || rest.starts_with(b"?") || rest.starts_with(b"+") {
-            &rest[..1]
-        } else if rest.starts_with(b"}") {
-            b""
-        } else if rest.is_empty() {
-            return Err(InterpError::Syntax("missing closing brace `}`".into()));
-        } else {
-            let shown = String::from_utf8_lossy(&self.src[start.saturating_sub(2)..]).into_owned();
-            return Err(InterpError::Syntax(format!("invalid interpolation format for `{shown}`")));
-        };
+        let op: &[u8] =
+            if rest.starts_with(b":-") || rest.starts_with(b":?") || rest.starts_with(b":+") {
+                &rest[..2]
+            } else if rest.starts_with(b"-") || rest.starts_with(b"?") || rest.starts_with(b"+") {
+                &rest[..1]
+            } else if rest.starts_with(b"}") {
+                b""
+            } else if rest.is_empty() {
+                return Err(InterpError::Syntax("missing closing brace `}`".into()));
+            } else {
+                let shown =
+                    String::from_utf8_lossy(&self.src[start.saturating_sub(2)..]).into_owned();
+                return Err(InterpError::Syntax(format!(
+                    "invalid interpolation format for `{shown}`"
+                )));
+            };
         if !valid_name {
             let shown = String::from_utf8_lossy(&self.src[start.saturating_sub(2)..]).into_owned();
             return Err(InterpError::Syntax(format!(
@@ -163,7 +178,13 @@ impl Interp<'_> {
             } else {
                 // Parse to find the end, but discard warnings from unused arms.
                 // Every name "set" and non-empty: nothing in the unused arm can fail.
-                let mut skip = Interp { src: self.src, pos: self.pos, lookup: &|_| Some("x".into()), unset: Vec::new(), depth: self.depth };
+                let mut skip = Interp {
+                    src: self.src,
+                    pos: self.pos,
+                    lookup: &|_| Some("x".into()),
+                    unset: Vec::new(),
+                    depth: self.depth,
+                };
                 let r = skip.text(Some(b'}'));
                 self.pos = skip.pos;
                 r?;
@@ -171,8 +192,20 @@ impl Interp<'_> {
             };
             self.pos += 1; // the `}`
             match kind {
-                b'-' => if set { value.unwrap_or_default() } else { arg },
-                b'+' => if set { arg } else { String::new() },
+                b'-' => {
+                    if set {
+                        value.unwrap_or_default()
+                    } else {
+                        arg
+                    }
+                }
+                b'+' => {
+                    if set {
+                        arg
+                    } else {
+                        String::new()
+                    }
+                }
                 _ => {
                     if set {
                         value.unwrap_or_default()
@@ -222,8 +255,12 @@ fn walk(
             }
             Err(e) => {
                 let help = match &e {
-                    InterpError::Required { name, .. } => format!("set {name} in the environment or in .env"),
-                    InterpError::Syntax(_) => "write `${NAME}`, `${NAME:-default}`, ... or `$$` for a literal `$`".into(),
+                    InterpError::Required { name, .. } => {
+                        format!("set {name} in the environment or in .env")
+                    }
+                    InterpError::Syntax(_) => {
+                        "write `${NAME}`, `${NAME:-default}`, ... or `$$` for a literal `$`".into()
+                    }
                 };
                 diags.push(Diag::error(node.span, e.to_string()).with_help(help));
             }
@@ -246,8 +283,8 @@ fn walk(
     }
 }
 
-#[derive(Clone, Copy)]
-enum Cast {
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Cast {
     Bool,
     Int,
     Float,
@@ -268,14 +305,23 @@ const CASTS: &[(&str, Cast)] = &[
     ("services.*.init", Cast::Bool),
     ("services.*.deploy.replicas", Cast::Int),
     ("services.*.deploy.update_config.parallelism", Cast::Int),
-    ("services.*.deploy.update_config.max_failure_ratio", Cast::Float),
+    (
+        "services.*.deploy.update_config.max_failure_ratio",
+        Cast::Float,
+    ),
     ("services.*.deploy.rollback_config.parallelism", Cast::Int),
-    ("services.*.deploy.rollback_config.max_failure_ratio", Cast::Float),
+    (
+        "services.*.deploy.rollback_config.max_failure_ratio",
+        Cast::Float,
+    ),
     ("services.*.deploy.restart_policy.max_attempts", Cast::Int),
     ("services.*.deploy.resources.limits.cpus", Cast::Float),
     ("services.*.deploy.resources.limits.pids", Cast::Int),
     ("services.*.deploy.resources.reservations.cpus", Cast::Float),
-    ("services.*.deploy.resources.reservations.devices.*.count", Cast::Int),
+    (
+        "services.*.deploy.resources.reservations.devices.*.count",
+        Cast::Int,
+    ),
     ("services.*.depends_on.*.required", Cast::Bool),
     ("services.*.depends_on.*.restart", Cast::Bool),
     ("services.*.healthcheck.retries", Cast::Int),
@@ -317,18 +363,40 @@ fn path_matches(pattern: &str, path: &[String]) -> bool {
     parts.len() == path.len() && parts.iter().zip(path).all(|(p, s)| *p == "*" || p == s)
 }
 
+/// The type the spec wants at `path`, where a file may hold a string.
+pub(crate) fn cast_at(path: &[String]) -> Option<Cast> {
+    CASTS
+        .iter()
+        .find(|(p, _)| path_matches(p, path))
+        .map(|(_, k)| *k)
+}
+
 fn cast(path: &[String], s: String) -> Value {
-    let Some((_, kind)) = CASTS.iter().find(|(p, _)| path_matches(p, path)) else {
-        return Value::String(s);
-    };
+    match cast_at(path) {
+        Some(kind) => cast_to(kind, s),
+        None => Value::String(s),
+    }
+}
+
+/// Convert if the text reads as `kind`, else leave the string (the caller
+/// decides whether that is an error).
+pub(crate) fn cast_to(kind: Cast, s: String) -> Value {
     match kind {
         Cast::Bool => match s.to_ascii_lowercase().as_str() {
             "true" | "yes" | "y" | "on" => Value::Bool(true),
             "false" | "no" | "n" | "off" => Value::Bool(false),
             _ => Value::String(s),
         },
-        Cast::Int => s.trim().parse::<i64>().map(Value::Int).unwrap_or(Value::String(s)),
-        Cast::Float => s.trim().parse::<f64>().map(Value::Float).unwrap_or(Value::String(s)),
+        Cast::Int => s
+            .trim()
+            .parse::<i64>()
+            .map(Value::Int)
+            .unwrap_or(Value::String(s)),
+        Cast::Float => s
+            .trim()
+            .parse::<f64>()
+            .map(Value::Float)
+            .unwrap_or(Value::String(s)),
     }
 }
 
@@ -396,11 +464,23 @@ mod tests {
             run("${UNSET:?set it in .env}").unwrap_err().to_string(),
             "required variable UNSET is missing a value: set it in .env"
         );
-        assert_eq!(run("${EMPTY:?}").unwrap_err().to_string(), "required variable EMPTY is missing a value");
+        assert_eq!(
+            run("${EMPTY:?}").unwrap_err().to_string(),
+            "required variable EMPTY is missing a value"
+        );
         assert!(run("${EMPTY?}").is_ok());
-        assert_eq!(run("${SET").unwrap_err().to_string(), "missing closing brace `}`");
-        assert!(run("${}").unwrap_err().to_string().contains("must be followed by a variable name"));
-        assert!(run("${A B}").unwrap_err().to_string().starts_with("invalid interpolation format"));
+        assert_eq!(
+            run("${SET").unwrap_err().to_string(),
+            "missing closing brace `}`"
+        );
+        assert!(run("${}")
+            .unwrap_err()
+            .to_string()
+            .contains("must be followed by a variable name"));
+        assert!(run("${A B}")
+            .unwrap_err()
+            .to_string()
+            .starts_with("invalid interpolation format"));
         assert!(run("${UNSET:-${X").is_err());
     }
 
@@ -423,8 +503,11 @@ mod tests {
 
     #[test]
     fn tree_errors_and_warnings_have_spans() {
-        let mut root =
-            crate::compose::yaml::parse("services:\n  a:\n    image: ${X:?need X}\n    command: $Y $Y\n", FileId(0)).unwrap();
+        let mut root = crate::compose::yaml::parse(
+            "services:\n  a:\n    image: ${X:?need X}\n    command: $Y $Y\n",
+            FileId(0),
+        )
+        .unwrap();
         let diags = interpolate_tree(&mut root, &|_| None);
         assert_eq!(diags.len(), 2);
         assert!(diags[0].is_error() && diags[0].span.line == 3);

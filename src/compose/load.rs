@@ -8,7 +8,9 @@ use indexmap::IndexMap;
 use super::diag::{Diag, SourceMap, Span};
 use super::model::Project;
 use super::yaml::{Key, Node, Value};
-use super::{discover, dotenv, extends, include, interpolate, merge, normalize, profiles, schema, validate};
+use super::{
+    discover, dotenv, extends, include, interpolate, merge, normalize, profiles, schema, validate,
+};
 
 /// Everything the command line (or a test) says about what to load.
 #[derive(Clone, Debug, Default)]
@@ -39,7 +41,12 @@ impl LoadOptions {
     pub fn from_process() -> std::io::Result<LoadOptions> {
         let env: HashMap<String, String> = std::env::vars().collect();
         let home = env.get("HOME").map(PathBuf::from);
-        Ok(LoadOptions { env, home, cwd: std::env::current_dir()?, ..LoadOptions::default() })
+        Ok(LoadOptions {
+            env,
+            home,
+            cwd: std::env::current_dir()?,
+            ..LoadOptions::default()
+        })
     }
 }
 
@@ -73,13 +80,24 @@ impl LoadError {
 }
 
 pub fn load(opts: &LoadOptions) -> Result<Loaded, LoadError> {
-    let mut cx = Loader { opts, sources: SourceMap::default(), diags: Vec::new() };
+    let mut cx = Loader {
+        opts,
+        sources: SourceMap::default(),
+        diags: Vec::new(),
+    };
     match cx.run() {
         Some(loaded) if !cx.diags.iter().any(Diag::is_error) => {
             let Loader { sources, diags, .. } = cx;
-            Ok(Loaded { warnings: diags, sources, ..loaded })
+            Ok(Loaded {
+                warnings: diags,
+                sources,
+                ..loaded
+            })
         }
-        _ => Err(LoadError { diags: cx.diags, sources: cx.sources }),
+        _ => Err(LoadError {
+            diags: cx.diags,
+            sources: cx.sources,
+        }),
     }
 }
 
@@ -98,13 +116,17 @@ struct Environment<'a> {
 
 impl Environment<'_> {
     fn get(&self, key: &str) -> Option<String> {
-        self.process.get(key).or_else(|| self.dotenv.get(key)).cloned()
+        self.process
+            .get(key)
+            .or_else(|| self.dotenv.get(key))
+            .cloned()
     }
 }
 
 impl<'a> Loader<'a> {
     fn error(&mut self, message: impl Into<String>, help: impl Into<String>) {
-        self.diags.push(Diag::error(Span::NONE, message).with_help(help));
+        self.diags
+            .push(Diag::error(Span::NONE, message).with_help(help));
     }
 
     /// Keep the diagnostics; say whether any of them is an error.
@@ -118,11 +140,15 @@ impl<'a> Loader<'a> {
         let opts = self.opts;
         // 1. discover — COMPOSE_* may also come from a `.env` in the working
         // directory, as Docker Compose reads it before it knows the files.
-        let early_dir = opts.project_directory.clone().unwrap_or_else(|| opts.cwd.clone());
+        let early_dir = opts
+            .project_directory
+            .clone()
+            .unwrap_or_else(|| opts.cwd.clone());
         let early_env = self.read_env_files(&self.default_env_files(&early_dir), opts)?;
         let setting = |k: &str| early_env.get(k);
         let files = self.compose_files(&setting)?;
-        let project_dir = discover::project_directory(opts.project_directory.as_deref(), &files, &opts.cwd);
+        let project_dir =
+            discover::project_directory(opts.project_directory.as_deref(), &files, &opts.cwd);
 
         // 2. environment of the project
         let env_files = self.default_env_files(&project_dir);
@@ -136,16 +162,18 @@ impl<'a> Loader<'a> {
                 trees.push(tree);
             }
         }
-        if self.diags.iter().any(Diag::is_error) {
-            return None;
-        }
+        // Errors so far are kept; the phases below still run on what was
+        // valid so that one pass reports everything (load() fails at the end).
 
-        // 4. merge in order, then include
-        let mut root = trees.into_iter().reduce(merge::merge)?;
-        let inc = include::apply(&mut root, &mut |entry| self.load_included(entry, &lookup));
-        if self.absorb(inc) {
+        // 4. merge in order (onto nothing first, so `!reset` in a single
+        // file is resolved too), then include
+        let empty = Node::map(Default::default(), Span::NONE);
+        let mut root = trees.into_iter().fold(empty, merge::merge);
+        if root.as_map().is_none_or(|m| m.is_empty()) {
             return None;
         }
+        let inc = include::apply(&mut root, &mut |entry| self.load_included(entry, &lookup));
+        self.absorb(inc);
 
         // 5. profiles
         let all_profiles = profiles::all_profiles(&root);
@@ -155,9 +183,7 @@ impl<'a> Loader<'a> {
             opts.profiles.clone()
         };
         let prof = profiles::apply(&mut root, &active, &opts.services);
-        if self.absorb(prof) {
-            return None;
-        }
+        self.absorb(prof);
 
         let name_in_file = root.get("name").and_then(|n| n.scalar_text());
         let name = match discover::project_name(
@@ -169,7 +195,9 @@ impl<'a> Loader<'a> {
             Ok(n) => n,
             Err(msg) => {
                 let span = root.get("name").map(|n| n.span).unwrap_or(Span::NONE);
-                self.diags.push(Diag::error(span, msg).with_help("choose another name with -p or `name:`"));
+                self.diags.push(
+                    Diag::error(span, msg).with_help("choose another name with -p or `name:`"),
+                );
                 return None;
             }
         };
@@ -192,12 +220,8 @@ impl<'a> Loader<'a> {
 
         // 6. finalize, with env_file folded into environment
         let fin = normalize::finalize(&mut root, &name);
-        if self.absorb(fin) {
-            return None;
-        }
-        if !self.fold_env_files(&mut root, &lookup) {
-            return None;
-        }
+        self.absorb(fin);
+        self.fold_env_files(&mut root, &lookup);
 
         // 7. model, 8. semantic validation
         let project = match Project::from_tree(&root) {
@@ -207,9 +231,7 @@ impl<'a> Loader<'a> {
                 return None;
             }
         };
-        if self.absorb(validate::check(&project, &root)) {
-            return None;
-        }
+        self.absorb(validate::check(&project, &root));
         loaded.project = Some(project);
         loaded.tree = root;
         Some(loaded)
@@ -225,7 +247,10 @@ impl<'a> Loader<'a> {
         if let Some(v) = setting("COMPOSE_FILE").filter(|v| !v.is_empty()) {
             let sep = setting("COMPOSE_PATH_SEPARATOR");
             return Some(
-                discover::split_compose_file_env(&v, sep.as_deref()).iter().map(|f| absolute(base, f)).collect(),
+                discover::split_compose_file_env(&v, sep.as_deref())
+                    .iter()
+                    .map(|f| absolute(base, f))
+                    .collect(),
             );
         }
         match discover::find_compose_files(base) {
@@ -245,16 +270,27 @@ impl<'a> Loader<'a> {
     fn default_env_files(&self, project_dir: &Path) -> Vec<(PathBuf, bool)> {
         let opts = self.opts;
         if !opts.env_files.is_empty() {
-            return opts.env_files.iter().map(|f| (absolute(&opts.cwd, f), true)).collect();
+            return opts
+                .env_files
+                .iter()
+                .map(|f| (absolute(&opts.cwd, f), true))
+                .collect();
         }
         if let Some(list) = opts.env.get("COMPOSE_ENV_FILES").filter(|v| !v.is_empty()) {
-            return discover::split_env_list(list).iter().map(|f| (absolute(&opts.cwd, Path::new(f)), true)).collect();
+            return discover::split_env_list(list)
+                .iter()
+                .map(|f| (absolute(&opts.cwd, Path::new(f)), true))
+                .collect();
         }
         vec![(project_dir.join(".env"), false)]
     }
 
     /// Read env files in order (later ones win) under the process environment.
-    fn read_env_files(&mut self, files: &[(PathBuf, bool)], opts: &'a LoadOptions) -> Option<Environment<'a>> {
+    fn read_env_files(
+        &mut self,
+        files: &[(PathBuf, bool)],
+        opts: &'a LoadOptions,
+    ) -> Option<Environment<'a>> {
         let mut values = IndexMap::new();
         for (path, required) in files {
             let text = match std::fs::read_to_string(path) {
@@ -278,18 +314,28 @@ impl<'a> Loader<'a> {
                 }
             }
         }
-        Some(Environment { process: &opts.env, dotenv: values })
+        Some(Environment {
+            process: &opts.env,
+            dotenv: values,
+        })
     }
 
     /// Read → interpolate → check structure → canonicalize → extends, for one file.
-    fn load_file(&mut self, path: &Path, working_dir: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Option<Node> {
+    fn load_file(
+        &mut self,
+        path: &Path,
+        working_dir: &Path,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Node> {
         let mut root = self.parse_checked(path, lookup)?;
+        // Values that cannot be normalized are reported and dropped, for the
+        // same reason.
         let canon = normalize::canonicalize(&mut root, working_dir, self.opts.home.as_deref());
-        if self.absorb(canon) {
-            return None;
-        }
+        self.absorb(canon);
         let mut chain = vec![path.to_path_buf()];
-        let ext = extends::apply(&mut root, &mut |other, span| self.load_extended(other, span, lookup, &mut chain));
+        let ext = extends::apply(&mut root, &mut |other, span| {
+            self.load_extended(other, span, lookup, &mut chain)
+        });
         if self.absorb(ext) {
             return None;
         }
@@ -305,8 +351,11 @@ impl<'a> Loader<'a> {
         chain: &mut Vec<PathBuf>,
     ) -> Result<Node, Vec<Diag>> {
         if chain.len() > 64 {
-            return Err(vec![Diag::error(span, "extends files nest more than 64 deep")
-                .with_help("look for files that extend each other in a loop")]);
+            return Err(vec![Diag::error(
+                span,
+                "extends files nest more than 64 deep",
+            )
+            .with_help("look for files that extend each other in a loop")]);
         }
         let before = self.diags.len();
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -319,7 +368,9 @@ impl<'a> Loader<'a> {
         };
         let mut diags = normalize::canonicalize(&mut root, &dir, self.opts.home.as_deref());
         chain.push(path.to_path_buf());
-        diags.extend(extends::apply(&mut root, &mut |p, s| self.load_extended(p, s, lookup, chain)));
+        diags.extend(extends::apply(&mut root, &mut |p, s| {
+            self.load_extended(p, s, lookup, chain)
+        }));
         chain.pop();
         if diags.iter().any(Diag::is_error) {
             return Err(diags);
@@ -329,7 +380,11 @@ impl<'a> Loader<'a> {
     }
 
     /// Read, parse, interpolate and schema-check one file; diagnostics are kept.
-    fn parse_checked(&mut self, path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Option<Node> {
+    fn parse_checked(
+        &mut self,
+        path: &Path,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Node> {
         let text = if path == Path::new("-") || path.ends_with("-") && self.opts.stdin.is_some() {
             self.opts.stdin.clone().unwrap_or_default()
         } else {
@@ -344,7 +399,11 @@ impl<'a> Loader<'a> {
                 }
             }
         };
-        let display = if path.ends_with("-") && self.opts.stdin.is_some() { Path::new("<stdin>") } else { path };
+        let display = if path.ends_with("-") && self.opts.stdin.is_some() {
+            Path::new("<stdin>")
+        } else {
+            path
+        };
         let file = self.sources.add(display, &text);
         let mut root = match super::yaml::parse(&text, file) {
             Ok(r) => r,
@@ -360,17 +419,22 @@ impl<'a> Loader<'a> {
             );
             return None;
         }
-        if !self.opts.no_interpolate && self.absorb(interpolate::interpolate_tree(&mut root, lookup)) {
+        if !self.opts.no_interpolate
+            && self.absorb(interpolate::interpolate_tree(&mut root, lookup))
+        {
             return None;
         }
-        if self.absorb(schema::validate_file(&root)) {
-            return None;
-        }
+        // Structural errors are kept and their nodes pruned, so the later
+        // phases still run and report their own problems in this same pass.
+        self.absorb(schema::validate_and_prune(&mut root));
         if let Some((k, _)) = root.as_map().and_then(|m| m.get_key_value("version")) {
             self.diags.push(
-                Diag::warning(k.span, "the attribute `version` is obsolete, it will be ignored")
-                    .with_label("obsolete")
-                    .with_help("remove it to avoid potential confusion"),
+                Diag::warning(
+                    k.span,
+                    "the attribute `version` is obsolete, it will be ignored",
+                )
+                .with_label("obsolete")
+                .with_help("remove it to avoid potential confusion"),
             );
         }
         Some(root)
@@ -386,7 +450,12 @@ impl<'a> Loader<'a> {
         let dir = entry
             .project_directory
             .clone()
-            .or_else(|| entry.paths.first().and_then(|p| p.parent().map(Path::to_path_buf)))
+            .or_else(|| {
+                entry
+                    .paths
+                    .first()
+                    .and_then(|p| p.parent().map(Path::to_path_buf))
+            })
             .unwrap_or_else(|| self.opts.cwd.clone());
         // The included project's own env files, under the including one's environment.
         let mut extra = IndexMap::new();
@@ -400,7 +469,10 @@ impl<'a> Loader<'a> {
                     }
                 }
                 Err(e) => {
-                    return Err(vec![Diag::error(entry.span, format!("cannot read env file {}: {e}", f.display()))])
+                    return Err(vec![Diag::error(
+                        entry.span,
+                        format!("cannot read env file {}: {e}", f.display()),
+                    )])
                 }
             }
         }
@@ -419,7 +491,10 @@ impl<'a> Loader<'a> {
             }
             return Err(diags);
         }
-        let mut root = trees.into_iter().reduce(merge::merge).unwrap_or_else(|| Node::null(entry.span));
+        let mut root = trees
+            .into_iter()
+            .reduce(merge::merge)
+            .unwrap_or_else(|| Node::null(entry.span));
         let nested = include::apply(&mut root, &mut |e| self.load_included(e, &inner));
         if nested.iter().any(Diag::is_error) {
             return Err(nested);
@@ -432,15 +507,24 @@ impl<'a> Loader<'a> {
     /// `environment` entries win) and resolve `KEY` entries with no value from
     /// the environment, as `docker compose config` shows them.
     fn fold_env_files(&mut self, root: &mut Node, lookup: &dyn Fn(&str) -> Option<String>) -> bool {
-        let Some(services) = root.get_mut("services").and_then(Node::as_map_mut) else { return true };
+        let Some(services) = root.get_mut("services").and_then(Node::as_map_mut) else {
+            return true;
+        };
         let mut ok = true;
         for svc in services.values_mut() {
-            let Some(map) = svc.as_map_mut() else { continue };
+            let Some(map) = svc.as_map_mut() else {
+                continue;
+            };
             let mut from_files: IndexMap<String, String> = IndexMap::new();
             if let Some(files) = map.shift_remove("env_file") {
                 for entry in files.as_seq().into_iter().flatten() {
-                    let Some(path) = entry.get("path").and_then(Node::as_str) else { continue };
-                    let required = entry.get("required").and_then(Node::as_bool).unwrap_or(true);
+                    let Some(path) = entry.get("path").and_then(Node::as_str) else {
+                        continue;
+                    };
+                    let required = entry
+                        .get("required")
+                        .and_then(Node::as_bool)
+                        .unwrap_or(true);
                     match std::fs::read_to_string(path) {
                         Ok(text) => {
                             let id = self.sources.add(Path::new(path), &text);
@@ -465,13 +549,18 @@ impl<'a> Loader<'a> {
                 }
             }
             let span = svc.span;
-            let Some(map) = svc.as_map_mut() else { continue };
+            let Some(map) = svc.as_map_mut() else {
+                continue;
+            };
             let env_node = map
                 .entry(Key::new("environment", span))
                 .or_insert_with(|| Node::map(Default::default(), span));
-            let Some(env) = env_node.as_map_mut() else { continue };
+            let Some(env) = env_node.as_map_mut() else {
+                continue;
+            };
             for (k, v) in from_files {
-                env.entry(Key::new(k, span)).or_insert_with(|| Node::string(v, span));
+                env.entry(Key::new(k, span))
+                    .or_insert_with(|| Node::string(v, span));
             }
             for (k, v) in env.iter_mut() {
                 if v.is_null() {

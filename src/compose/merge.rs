@@ -27,11 +27,26 @@ const RULES: &[(&str, Rule)] = &[
     ("services.*.configs", Rule::ByKey(file_ref_key)),
     ("services.*.devices", Rule::ByKey(target_key)),
     ("services.*.env_file", Rule::ByKey(path_key)),
-    ("services.*.blkio_config.device_read_bps", Rule::ByKey(path_key)),
-    ("services.*.blkio_config.device_read_iops", Rule::ByKey(path_key)),
-    ("services.*.blkio_config.device_write_bps", Rule::ByKey(path_key)),
-    ("services.*.blkio_config.device_write_iops", Rule::ByKey(path_key)),
-    ("services.*.blkio_config.weight_device", Rule::ByKey(path_key)),
+    (
+        "services.*.blkio_config.device_read_bps",
+        Rule::ByKey(path_key),
+    ),
+    (
+        "services.*.blkio_config.device_read_iops",
+        Rule::ByKey(path_key),
+    ),
+    (
+        "services.*.blkio_config.device_write_bps",
+        Rule::ByKey(path_key),
+    ),
+    (
+        "services.*.blkio_config.device_write_iops",
+        Rule::ByKey(path_key),
+    ),
+    (
+        "services.*.blkio_config.weight_device",
+        Rule::ByKey(path_key),
+    ),
     ("services.*.dns", Rule::Unique),
     ("services.*.dns_search", Rule::Unique),
     ("services.*.dns_opt", Rule::Unique),
@@ -79,15 +94,19 @@ fn path_key(n: &Node) -> Option<String> {
 
 /// Secrets and configs land at `target`, which defaults to the source's name.
 fn file_ref_key(n: &Node) -> Option<String> {
-    n.get("target").or_else(|| n.get("source")).and_then(Node::scalar_text)
+    n.get("target")
+        .or_else(|| n.get("source"))
+        .and_then(Node::scalar_text)
 }
 
 fn rule_for(path: &[String]) -> Option<Rule> {
-    RULES.iter().find(|(p, _)| {
-        let parts: Vec<&str> = p.split('.').collect();
-        parts.len() == path.len() && parts.iter().zip(path).all(|(a, b)| *a == "*" || a == b)
-    })
-    .map(|(_, r)| *r)
+    RULES
+        .iter()
+        .find(|(p, _)| {
+            let parts: Vec<&str> = p.split('.').collect();
+            parts.len() == path.len() && parts.iter().zip(path).all(|(a, b)| *a == "*" || a == b)
+        })
+        .map(|(_, r)| *r)
 }
 
 /// Merge `over` onto `base` (files in order, or a service onto the one it extends).
@@ -128,11 +147,20 @@ fn merge_at(base: Option<Node>, mut over: Node, path: &mut Vec<String>) -> Optio
                     }
                     path.pop();
                 }
-                Node { value: Value::Map(out), ..over }
+                Node {
+                    value: Value::Map(out),
+                    ..over
+                }
             }
             Value::Seq(items) => {
-                let out = items.into_iter().filter_map(|i| merge_at(None, i, path)).collect();
-                Node { value: Value::Seq(out), ..over }
+                let out = items
+                    .into_iter()
+                    .filter_map(|i| merge_at(None, i, path))
+                    .collect();
+                Node {
+                    value: Value::Seq(out),
+                    ..over
+                }
             }
             _ => over,
         });
@@ -156,7 +184,8 @@ fn merge_at(base: Option<Node>, mut over: Node, path: &mut Vec<String>) -> Optio
                 // Merge in place so keys keep the order of the first file.
                 match bm.get_index_of(k.name.as_str()) {
                     Some(i) => {
-                        let old = std::mem::replace(&mut bm[i], Node::null(super::diag::Span::NONE));
+                        let old =
+                            std::mem::replace(&mut bm[i], Node::null(super::diag::Span::NONE));
                         match merge_at(Some(old), v, path) {
                             Some(merged) => bm[i] = merged,
                             None => {
@@ -178,7 +207,9 @@ fn merge_at(base: Option<Node>, mut over: Node, path: &mut Vec<String>) -> Optio
             match rule {
                 Some(Rule::ByKey(key)) => {
                     for item in os {
-                        let Some(item) = merge_at(None, item, path) else { continue };
+                        let Some(item) = merge_at(None, item, path) else {
+                            continue;
+                        };
                         let k = key(&item);
                         match bs.iter().position(|b| k.is_some() && key(b) == k) {
                             Some(i) => {
@@ -195,7 +226,9 @@ fn merge_at(base: Option<Node>, mut over: Node, path: &mut Vec<String>) -> Optio
                 }
                 Some(Rule::Unique) => {
                     for item in os {
-                        let Some(item) = merge_at(None, item, path) else { continue };
+                        let Some(item) = merge_at(None, item, path) else {
+                            continue;
+                        };
                         let j = item.to_json();
                         if !bs.iter().any(|b| b.to_json() == j) {
                             bs.push(item);
@@ -223,15 +256,27 @@ mod tests {
 
     #[test]
     fn mappings_scalars_sequences() {
-        let r = m("a: {x: 1, y: 2}\nl: [1]\ns: a\n", "a: {y: 3, z: 4}\nl: [2]\ns: b\n");
-        assert_eq!(r, json!({"a": {"x": 1, "y": 3, "z": 4}, "l": [1, 2], "s": "b"}));
+        let r = m(
+            "a: {x: 1, y: 2}\nl: [1]\ns: a\n",
+            "a: {y: 3, z: 4}\nl: [2]\ns: b\n",
+        );
+        assert_eq!(
+            r,
+            json!({"a": {"x": 1, "y": 3, "z": 4}, "l": [1, 2], "s": "b"})
+        );
     }
 
     #[test]
     fn shell_commands_are_replaced() {
-        let r = m("services: {f: {command: [echo, foo], healthcheck: {test: [CMD, a], interval: 1s}}}", "services: {f: {command: [echo, bar], healthcheck: {test: [CMD, b]}}}");
+        let r = m(
+            "services: {f: {command: [echo, foo], healthcheck: {test: [CMD, a], interval: 1s}}}",
+            "services: {f: {command: [echo, bar], healthcheck: {test: [CMD, b]}}}",
+        );
         assert_eq!(r["services"]["f"]["command"], json!(["echo", "bar"]));
-        assert_eq!(r["services"]["f"]["healthcheck"], json!({"test": ["CMD", "b"], "interval": "1s"}));
+        assert_eq!(
+            r["services"]["f"]["healthcheck"],
+            json!({"test": ["CMD", "b"], "interval": "1s"})
+        );
     }
 
     #[test]
@@ -241,14 +286,20 @@ mod tests {
             "services: {f: {volumes: [{type: volume, source: bar, target: /work}], ports: [{target: 80, published: '8080', protocol: tcp}, {target: 81, protocol: tcp}], secrets: [{source: s, mode: 0400}]}}",
         );
         let f = &r["services"]["f"];
-        assert_eq!(f["volumes"], json!([{"type": "volume", "source": "bar", "target": "/work"}, {"type": "volume", "source": "x", "target": "/x"}]));
+        assert_eq!(
+            f["volumes"],
+            json!([{"type": "volume", "source": "bar", "target": "/work"}, {"type": "volume", "source": "x", "target": "/x"}])
+        );
         assert_eq!(f["ports"].as_array().unwrap().len(), 2);
         assert_eq!(f["secrets"], json!([{"source": "s", "mode": 256}]));
     }
 
     #[test]
     fn unique_sequences_drop_duplicates() {
-        let r = m("services: {f: {dns: [1.1.1.1], cap_add: [A]}}", "services: {f: {dns: [8.8.8.8, 1.1.1.1], cap_add: [A, B]}}");
+        let r = m(
+            "services: {f: {dns: [1.1.1.1], cap_add: [A]}}",
+            "services: {f: {dns: [8.8.8.8, 1.1.1.1], cap_add: [A, B]}}",
+        );
         assert_eq!(r["services"]["f"]["dns"], json!(["1.1.1.1", "8.8.8.8"]));
         assert_eq!(r["services"]["f"]["cap_add"], json!(["A", "B"]));
     }
@@ -259,22 +310,44 @@ mod tests {
             "services: {app: {image: a, ports: [{target: 80}], environment: {FOO: BAR, K: v}, cap_add: [A]}}",
             "services: {app: {ports: !reset [], environment: {FOO: !reset null}, cap_add: !override [B]}}",
         );
-        assert_eq!(r, json!({"services": {"app": {"image": "a", "environment": {"K": "v"}, "cap_add": ["B"]}}}));
+        assert_eq!(
+            r,
+            json!({"services": {"app": {"image": "a", "environment": {"K": "v"}, "cap_add": ["B"]}}})
+        );
     }
 
     #[test]
     fn logging_with_another_driver_is_replaced() {
-        let r = m("services: {a: {logging: {driver: json-file, options: {max-size: 1m}}}}", "services: {a: {logging: {driver: syslog, options: {tag: x}}}}");
-        assert_eq!(r["services"]["a"]["logging"], json!({"driver": "syslog", "options": {"tag": "x"}}));
-        let r = m("services: {a: {logging: {driver: json-file, options: {max-size: 1m}}}}", "services: {a: {logging: {options: {max-file: '3'}}}}");
-        assert_eq!(r["services"]["a"]["logging"]["options"], json!({"max-size": "1m", "max-file": "3"}));
+        let r = m(
+            "services: {a: {logging: {driver: json-file, options: {max-size: 1m}}}}",
+            "services: {a: {logging: {driver: syslog, options: {tag: x}}}}",
+        );
+        assert_eq!(
+            r["services"]["a"]["logging"],
+            json!({"driver": "syslog", "options": {"tag": "x"}})
+        );
+        let r = m(
+            "services: {a: {logging: {driver: json-file, options: {max-size: 1m}}}}",
+            "services: {a: {logging: {options: {max-file: '3'}}}}",
+        );
+        assert_eq!(
+            r["services"]["a"]["logging"]["options"],
+            json!({"max-size": "1m", "max-file": "3"})
+        );
     }
 
     #[test]
     fn tags_in_a_single_file_are_resolved() {
-        let t = parse("services: {a: {image: x, ports: !reset [], cap_add: !override [B]}}", FileId(0)).unwrap();
+        let t = parse(
+            "services: {a: {image: x, ports: !reset [], cap_add: !override [B]}}",
+            FileId(0),
+        )
+        .unwrap();
         let r = resolve_tags(t).unwrap();
-        assert_eq!(r.to_json(), json!({"services": {"a": {"image": "x", "cap_add": ["B"]}}}));
+        assert_eq!(
+            r.to_json(),
+            json!({"services": {"a": {"image": "x", "cap_add": ["B"]}}})
+        );
         assert!(r.at_pointer("/services/a/cap_add").unwrap().tag.is_none());
     }
 
@@ -283,7 +356,13 @@ mod tests {
         let a = parse("services:\n  a:\n    image: x\n", FileId(0)).unwrap();
         let b = parse("services:\n  a:\n    command: [y]\n", FileId(1)).unwrap();
         let r = merge(a, b);
-        assert_eq!(r.at_pointer("/services/a/image").unwrap().span.file, FileId(0));
-        assert_eq!(r.at_pointer("/services/a/command").unwrap().span.file, FileId(1));
+        assert_eq!(
+            r.at_pointer("/services/a/image").unwrap().span.file,
+            FileId(0)
+        );
+        assert_eq!(
+            r.at_pointer("/services/a/command").unwrap().span.file,
+            FileId(1)
+        );
     }
 }

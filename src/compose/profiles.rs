@@ -6,13 +6,24 @@ use super::diag::{did_you_mean, Diag, Span};
 use super::yaml::Node;
 
 fn service_profiles(svc: &Node) -> Vec<String> {
-    svc.get("profiles").and_then(Node::as_seq).into_iter().flatten().filter_map(Node::scalar_text).collect()
+    svc.get("profiles")
+        .and_then(Node::as_seq)
+        .into_iter()
+        .flatten()
+        .filter_map(Node::scalar_text)
+        .collect()
 }
 
 /// Every profile named in the project, sorted (`config --profiles`).
 pub fn all_profiles(root: &Node) -> Vec<String> {
     let mut set = BTreeSet::new();
-    for svc in root.get("services").and_then(Node::as_map).into_iter().flatten().map(|(_, s)| s) {
+    for svc in root
+        .get("services")
+        .and_then(Node::as_map)
+        .into_iter()
+        .flatten()
+        .map(|(_, s)| s)
+    {
         set.extend(service_profiles(svc));
     }
     set.into_iter().collect()
@@ -24,7 +35,10 @@ pub fn apply(root: &mut Node, active: &[String], requested: &[String]) -> Vec<Di
     let mut diags = Vec::new();
     let Some(services) = root.get("services").and_then(Node::as_map) else {
         for r in requested {
-            diags.push(Diag::error(Span::NONE, format!("no such service: {r}")).with_help("the project defines no services"));
+            diags.push(
+                Diag::error(Span::NONE, format!("no such service: {r}"))
+                    .with_help("the project defines no services"),
+            );
         }
         return diags;
     };
@@ -41,16 +55,22 @@ pub fn apply(root: &mut Node, active: &[String], requested: &[String]) -> Vec<Di
             enabled.insert(r.clone());
         } else {
             let d = Diag::error(Span::NONE, format!("no such service: {r}"));
-            diags.push(match did_you_mean(r, services.keys().map(|k| k.name.as_str())) {
-                Some(h) => d.with_help(h),
-                None => d.with_help("run `rcompose config --services` to list the services"),
-            });
+            diags.push(
+                match did_you_mean(r, services.keys().map(|k| k.name.as_str())) {
+                    Some(h) => d.with_help(h),
+                    None => d.with_help("run `rcompose config --services` to list the services"),
+                },
+            );
         }
     }
     // Dependencies of enabled services come along, transitively.
     let mut queue: Vec<String> = enabled.iter().cloned().collect();
     while let Some(name) = queue.pop() {
-        let Some(deps) = services.get(name.as_str()).and_then(|s| s.get("depends_on")).and_then(Node::as_map) else {
+        let Some(deps) = services
+            .get(name.as_str())
+            .and_then(|s| s.get("depends_on"))
+            .and_then(Node::as_map)
+        else {
             continue;
         };
         for dep in deps.keys() {
@@ -78,13 +98,25 @@ mod tests {
         let a: Vec<String> = active.iter().map(|s| s.to_string()).collect();
         let r: Vec<String> = requested.iter().map(|s| s.to_string()).collect();
         let d = apply(&mut root, &a, &r);
-        (root.get("services").unwrap().as_map().unwrap().keys().map(|k| k.name.clone()).collect(), d)
+        (
+            root.get("services")
+                .unwrap()
+                .as_map()
+                .unwrap()
+                .keys()
+                .map(|k| k.name.clone())
+                .collect(),
+            d,
+        )
     }
 
     #[test]
     fn selection() {
         assert_eq!(names(&[], &[]).0, ["web", "db"]);
-        assert_eq!(names(&["monitoring"], &[]).0, ["web", "db", "metrics", "exporter"]);
+        assert_eq!(
+            names(&["monitoring"], &[]).0,
+            ["web", "db", "metrics", "exporter"]
+        );
         assert_eq!(names(&["*"], &[]).0.len(), 5);
         assert_eq!(names(&[], &["debug"]).0, ["web", "db", "debug"]);
         let (_, d) = names(&[], &["debgu"]);

@@ -11,7 +11,11 @@ use super::model::{Project, Service};
 use super::yaml::Node;
 
 const RESTART: &[&str] = &["no", "always", "on-failure", "unless-stopped"];
-const CONDITIONS: &[&str] = &["service_started", "service_healthy", "service_completed_successfully"];
+const CONDITIONS: &[&str] = &[
+    "service_started",
+    "service_healthy",
+    "service_completed_successfully",
+];
 
 struct Checker<'a> {
     project: &'a Project,
@@ -20,7 +24,11 @@ struct Checker<'a> {
 }
 
 pub fn check(project: &Project, root: &Node) -> Vec<Diag> {
-    let mut c = Checker { project, root, diags: Vec::new() };
+    let mut c = Checker {
+        project,
+        root,
+        diags: Vec::new(),
+    };
     for (name, svc) in &project.services {
         c.service(name, svc);
     }
@@ -34,16 +42,33 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diag> {
 
 impl Checker<'_> {
     fn span(&self, pointer: &str) -> Span {
-        self.root.at_pointer(pointer).map(|n| n.span).unwrap_or(Span::NONE)
+        self.root
+            .at_pointer(pointer)
+            .map(|n| n.span)
+            .unwrap_or(Span::NONE)
     }
 
     fn key_span(&self, pointer: &str) -> Span {
-        self.root.key_span_at_pointer(pointer).unwrap_or_else(|| self.span(pointer))
+        self.root
+            .key_span_at_pointer(pointer)
+            .unwrap_or_else(|| self.span(pointer))
     }
 
     /// `what` `name` used at `span` is not among `known`.
-    fn undefined<'k>(&mut self, span: Span, what: &str, name: &str, service: &str, known: impl IntoIterator<Item = &'k str>, hint: &str) {
-        let d = Diag::error(span, format!("service `{service}` refers to undefined {what} `{name}`")).with_label(format!("no such {what}"));
+    fn undefined<'k>(
+        &mut self,
+        span: Span,
+        what: &str,
+        name: &str,
+        service: &str,
+        known: impl IntoIterator<Item = &'k str>,
+        hint: &str,
+    ) {
+        let d = Diag::error(
+            span,
+            format!("service `{service}` refers to undefined {what} `{name}`"),
+        )
+        .with_label(format!("no such {what}"));
         let d = match did_you_mean(name, known) {
             Some(h) => d.with_help(h),
             None => d.with_help(hint.to_string()),
@@ -56,9 +81,12 @@ impl Checker<'_> {
         let p = self.project;
         if svc.image.is_none() && svc.build.is_none() && svc.provider.is_none() {
             self.diags.push(
-                Diag::error(self.key_span(&base), format!("service `{name}` has neither an image nor a build context specified"))
-                    .with_label("cannot start without one")
-                    .with_help("add `image: NAME` or `build: DIR`"),
+                Diag::error(
+                    self.key_span(&base),
+                    format!("service `{name}` has neither an image nor a build context specified"),
+                )
+                .with_label("cannot start without one")
+                .with_help("add `image: NAME` or `build: DIR`"),
             );
         }
         if let Some(r) = &svc.restart {
@@ -70,24 +98,42 @@ impl Checker<'_> {
             };
             if !RESTART.contains(&policy) || !count_ok {
                 self.diags.push(
-                    Diag::error(self.span(&format!("{base}/restart")), format!("invalid restart policy `{r}` in service `{name}`"))
-                        .with_help("use no, always, on-failure[:max-retries] or unless-stopped"),
+                    Diag::error(
+                        self.span(&format!("{base}/restart")),
+                        format!("invalid restart policy `{r}` in service `{name}`"),
+                    )
+                    .with_help("use no, always, on-failure[:max-retries] or unless-stopped"),
                 );
             }
         }
         for (dep, cond) in &svc.depends_on {
             let ptr = format!("{base}/depends_on/{dep}");
             if !p.services.contains_key(dep) && cond.required {
-                self.undefined(self.key_span(&ptr), "service", dep, name, p.services.keys().map(String::as_str), "define it under `services`, or mark the dependency `required: false`");
+                self.undefined(
+                    self.key_span(&ptr),
+                    "service",
+                    dep,
+                    name,
+                    p.services.keys().map(String::as_str),
+                    "define it under `services`, or mark the dependency `required: false`",
+                );
             }
             if !CONDITIONS.contains(&cond.condition.as_str()) {
                 self.diags.push(
-                    Diag::error(self.span(&format!("{ptr}/condition")), format!("invalid depends_on condition `{}`", cond.condition))
-                        .with_help("use service_started, service_healthy or service_completed_successfully"),
+                    Diag::error(
+                        self.span(&format!("{ptr}/condition")),
+                        format!("invalid depends_on condition `{}`", cond.condition),
+                    )
+                    .with_help(
+                        "use service_started, service_healthy or service_completed_successfully",
+                    ),
                 );
             }
         }
-        let service_refs = svc.links.iter().map(|l| (l.split(':').next().unwrap_or(l), "links"));
+        let service_refs = svc
+            .links
+            .iter()
+            .map(|l| (l.split(':').next().unwrap_or(l), "links"));
         let from_refs = svc
             .volumes_from
             .iter()
@@ -96,7 +142,14 @@ impl Checker<'_> {
         for (target, field) in service_refs.chain(from_refs).collect::<Vec<_>>() {
             if !p.services.contains_key(target) {
                 let span = self.span(&format!("{base}/{field}"));
-                self.undefined(span, "service", target, name, p.services.keys().map(String::as_str), "define it under `services`");
+                self.undefined(
+                    span,
+                    "service",
+                    target,
+                    name,
+                    p.services.keys().map(String::as_str),
+                    "define it under `services`",
+                );
             }
         }
         for field in ["network_mode", "ipc", "pid"] {
@@ -108,20 +161,45 @@ impl Checker<'_> {
             if let Some(target) = value.as_deref().and_then(|v| v.strip_prefix("service:")) {
                 if !p.services.contains_key(target) {
                     let span = self.span(&format!("{base}/{field}"));
-                    self.undefined(span, "service", target, name, p.services.keys().map(String::as_str), "define it under `services`");
+                    self.undefined(
+                        span,
+                        "service",
+                        target,
+                        name,
+                        p.services.keys().map(String::as_str),
+                        "define it under `services`",
+                    );
                 }
             }
         }
-        if svc.network_mode.is_some() && !svc.networks.is_empty() && self.root.at_pointer(&format!("{base}/networks")).is_some_and(|n| !is_implicit_default(n)) {
+        if svc.network_mode.is_some()
+            && !svc.networks.is_empty()
+            && self
+                .root
+                .at_pointer(&format!("{base}/networks"))
+                .is_some_and(|n| !is_implicit_default(n))
+        {
             self.diags.push(
-                Diag::error(self.key_span(&format!("{base}/network_mode")), format!("service `{name}` declares both network_mode and networks"))
-                    .with_help("network_mode replaces the service's networks: keep only one of the two"),
+                Diag::error(
+                    self.key_span(&format!("{base}/network_mode")),
+                    format!("service `{name}` declares both network_mode and networks"),
+                )
+                .with_help(
+                    "network_mode replaces the service's networks: keep only one of the two",
+                ),
             );
         }
         for net in svc.networks.keys() {
             if !p.networks.contains_key(net) {
                 let span = self.key_span(&format!("{base}/networks/{net}"));
-                self.undefined(span, "network", net, name, p.networks.keys().map(String::as_str), "define it under the top-level `networks`");
+                self.undefined(
+                    span,
+                    "network",
+                    net,
+                    name,
+                    p.networks.keys().map(String::as_str),
+                    "define it under the top-level `networks`",
+                );
             }
         }
         for (i, v) in svc.volumes.iter().enumerate() {
@@ -131,23 +209,50 @@ impl Checker<'_> {
             if let Some(src) = &v.source {
                 if !p.volumes.contains_key(src) {
                     let span = self.span(&format!("{base}/volumes/{i}"));
-                    self.undefined(span, "volume", src, name, p.volumes.keys().map(String::as_str), "define it under the top-level `volumes`");
+                    self.undefined(
+                        span,
+                        "volume",
+                        src,
+                        name,
+                        p.volumes.keys().map(String::as_str),
+                        "define it under the top-level `volumes`",
+                    );
                 }
             }
         }
         for (field, refs, known) in [
-            ("secrets", &svc.secrets, p.secrets.keys().map(String::as_str).collect::<Vec<_>>()),
-            ("configs", &svc.configs, p.configs.keys().map(String::as_str).collect::<Vec<_>>()),
+            (
+                "secrets",
+                &svc.secrets,
+                p.secrets.keys().map(String::as_str).collect::<Vec<_>>(),
+            ),
+            (
+                "configs",
+                &svc.configs,
+                p.configs.keys().map(String::as_str).collect::<Vec<_>>(),
+            ),
         ] {
             for (i, r) in refs.iter().enumerate() {
                 if !known.contains(&r.source.as_str()) {
                     let span = self.span(&format!("{base}/{field}/{i}"));
                     let what = field.trim_end_matches('s');
-                    self.undefined(span, what, &r.source, name, known.iter().copied(), &format!("define it under the top-level `{field}`"));
+                    self.undefined(
+                        span,
+                        what,
+                        &r.source,
+                        name,
+                        known.iter().copied(),
+                        &format!("define it under the top-level `{field}`"),
+                    );
                 }
             }
         }
-        let replicas = svc.deploy.as_ref().and_then(|d| d.replicas).or(svc.scale).unwrap_or(1);
+        let replicas = svc
+            .deploy
+            .as_ref()
+            .and_then(|d| d.replicas)
+            .or(svc.scale)
+            .unwrap_or(1);
         if let Some(cn) = &svc.container_name {
             if replicas > 1 {
                 self.diags.push(
@@ -161,15 +266,22 @@ impl Checker<'_> {
     fn container_names(&mut self) {
         let mut seen: HashMap<&str, &str> = HashMap::new();
         for (name, svc) in &self.project.services {
-            let Some(cn) = svc.container_name.as_deref() else { continue };
+            let Some(cn) = svc.container_name.as_deref() else {
+                continue;
+            };
             match seen.get(cn) {
                 Some(first) => {
                     let span = self.span(&format!("/services/{name}/container_name"));
                     let first_span = self.span(&format!("/services/{first}/container_name"));
                     self.diags.push(
-                        Diag::error(span, format!("services `{first}` and `{name}` both use container_name `{cn}`"))
-                            .with_related(first_span, "first used here")
-                            .with_help("container names are unique on the host: pick another one"),
+                        Diag::error(
+                            span,
+                            format!(
+                                "services `{first}` and `{name}` both use container_name `{cn}`"
+                            ),
+                        )
+                        .with_related(first_span, "first used here")
+                        .with_help("container names are unique on the host: pick another one"),
                     );
                 }
                 None => {
@@ -184,7 +296,9 @@ impl Checker<'_> {
         let mut seen: BTreeMap<(String, String, String), (String, usize)> = BTreeMap::new();
         for (name, svc) in &self.project.services {
             for (i, port) in svc.ports.iter().enumerate() {
-                let Some(published) = &port.published else { continue };
+                let Some(published) = &port.published else {
+                    continue;
+                };
                 if published.contains('-') {
                     continue;
                 }
@@ -214,9 +328,12 @@ impl Checker<'_> {
             let second = cycle.get(1).cloned().unwrap_or_else(|| first.clone());
             let span = self.key_span(&format!("/services/{first}/depends_on/{second}"));
             self.diags.push(
-                Diag::error(span, format!("dependency cycle detected: {}", cycle.join(" -> ")))
-                    .with_label("this dependency closes the cycle")
-                    .with_help("remove one of these depends_on entries"),
+                Diag::error(
+                    span,
+                    format!("dependency cycle detected: {}", cycle.join(" -> ")),
+                )
+                .with_label("this dependency closes the cycle")
+                .with_help("remove one of these depends_on entries"),
             );
         }
     }
@@ -224,7 +341,8 @@ impl Checker<'_> {
 
 /// `networks: {default: null}` added by finalize is not the user's choice.
 fn is_implicit_default(n: &Node) -> bool {
-    n.as_map().is_some_and(|m| m.len() == 1 && m.get("default").is_some_and(Node::is_null))
+    n.as_map()
+        .is_some_and(|m| m.len() == 1 && m.get("default").is_some_and(Node::is_null))
 }
 
 #[cfg(test)]
@@ -239,33 +357,66 @@ mod tests {
         assert!(canonicalize(&mut root, std::path::Path::new("/p"), None).is_empty());
         finalize(&mut root, "p");
         let project = Project::from_tree(&root).unwrap_or_else(|d| panic!("{d:?}"));
-        check(&project, &root).into_iter().map(|d| d.message + &d.help.map(|h| format!(" ({h})")).unwrap_or_default()).collect()
+        check(&project, &root)
+            .into_iter()
+            .map(|d| d.message + &d.help.map(|h| format!(" ({h})")).unwrap_or_default())
+            .collect()
     }
 
     #[test]
     fn undefined_references() {
         let m = run("services:\n  web:\n    image: w\n    depends_on: [databse]\n    networks: [frontend]\n    volumes: ['dbdata:/d']\n    secrets: [key]\n  database: {image: d}\nnetworks: {front: {}}\nvolumes: {db-data: {}}\n");
         assert_eq!(m.len(), 4, "{m:?}");
-        assert_eq!(m[0], "service `web` refers to undefined service `databse` (did you mean `database`?)");
-        assert_eq!(m[1], "service `web` refers to undefined network `frontend` (did you mean `front`?)");
-        assert_eq!(m[2], "service `web` refers to undefined volume `dbdata` (did you mean `db-data`?)");
+        assert_eq!(
+            m[0],
+            "service `web` refers to undefined service `databse` (did you mean `database`?)"
+        );
+        assert_eq!(
+            m[1],
+            "service `web` refers to undefined network `frontend` (did you mean `front`?)"
+        );
+        assert_eq!(
+            m[2],
+            "service `web` refers to undefined volume `dbdata` (did you mean `db-data`?)"
+        );
         assert!(m[3].starts_with("service `web` refers to undefined secret `key`"));
     }
 
     #[test]
     fn cycles_and_names() {
         let m = run("services:\n  a: {image: x, depends_on: [b], container_name: c}\n  b: {image: x, depends_on: [a], container_name: c}\n  s: {image: x, depends_on: [s]}\n");
-        assert!(m.iter().any(|x| x.starts_with("dependency cycle detected: a -> b -> a")), "{m:?}");
-        assert!(m.iter().any(|x| x.starts_with("dependency cycle detected: s -> s")), "{m:?}");
-        assert!(m.iter().any(|x| x.starts_with("services `a` and `b` both use container_name `c`")), "{m:?}");
+        assert!(
+            m.iter()
+                .any(|x| x.starts_with("dependency cycle detected: a -> b -> a")),
+            "{m:?}"
+        );
+        assert!(
+            m.iter()
+                .any(|x| x.starts_with("dependency cycle detected: s -> s")),
+            "{m:?}"
+        );
+        assert!(
+            m.iter()
+                .any(|x| x.starts_with("services `a` and `b` both use container_name `c`")),
+            "{m:?}"
+        );
     }
 
     #[test]
     fn services_that_cannot_start() {
         let m = run("services:\n  a: {command: x, restart: sometimes}\n  b: {image: x, network_mode: host, networks: [n]}\nnetworks: {n: {}}\n");
-        assert!(m[0].starts_with("service `a` has neither an image nor a build context specified"), "{m:?}");
-        assert!(m[1].starts_with("invalid restart policy `sometimes`"), "{m:?}");
-        assert!(m[2].starts_with("service `b` declares both network_mode and networks"), "{m:?}");
+        assert!(
+            m[0].starts_with("service `a` has neither an image nor a build context specified"),
+            "{m:?}"
+        );
+        assert!(
+            m[1].starts_with("invalid restart policy `sometimes`"),
+            "{m:?}"
+        );
+        assert!(
+            m[2].starts_with("service `b` declares both network_mode and networks"),
+            "{m:?}"
+        );
     }
 
     #[test]

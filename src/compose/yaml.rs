@@ -63,7 +63,10 @@ pub struct Key {
 
 impl Key {
     pub fn new(name: impl Into<String>, span: Span) -> Key {
-        Key { name: name.into(), span }
+        Key {
+            name: name.into(),
+            span,
+        }
     }
 }
 
@@ -91,7 +94,11 @@ impl std::fmt::Display for Key {
 
 impl Node {
     pub fn new(value: Value, span: Span) -> Node {
-        Node { value, span, tag: None }
+        Node {
+            value,
+            span,
+            tag: None,
+        }
     }
 
     pub fn null(span: Span) -> Node {
@@ -197,10 +204,16 @@ impl Node {
             Value::Null => J::Null,
             Value::Bool(b) => J::Bool(*b),
             Value::Int(i) => J::from(*i),
-            Value::Float(f) => serde_json::Number::from_f64(*f).map(J::Number).unwrap_or(J::Null),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map(J::Number)
+                .unwrap_or(J::Null),
             Value::String(s) => J::String(s.clone()),
             Value::Seq(v) => J::Array(v.iter().map(Node::to_json).collect()),
-            Value::Map(m) => J::Object(m.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect()),
+            Value::Map(m) => J::Object(
+                m.iter()
+                    .map(|(k, v)| (k.name.clone(), v.to_json()))
+                    .collect(),
+            ),
         }
     }
 
@@ -217,7 +230,9 @@ impl Node {
             J::String(s) => Value::String(s.clone()),
             J::Array(a) => Value::Seq(a.iter().map(|x| Node::from_json(x, span)).collect()),
             J::Object(o) => Value::Map(
-                o.iter().map(|(k, x)| (Key::new(k.clone(), span), Node::from_json(x, span))).collect(),
+                o.iter()
+                    .map(|(k, x)| (Key::new(k.clone(), span), Node::from_json(x, span)))
+                    .collect(),
             ),
         };
         Node::new(value, span)
@@ -283,7 +298,9 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diag> {
     if let Some(err) = builder.error {
         return Err(err);
     }
-    Ok(builder.root.unwrap_or_else(|| Node::null(index.span(file, 0, 0, 1, 0))))
+    Ok(builder
+        .root
+        .unwrap_or_else(|| Node::null(index.span(file, 0, 0, 1, 0))))
 }
 
 /// saphyr reports character offsets; miette wants byte offsets.
@@ -300,7 +317,10 @@ impl CharIndex {
         } else {
             Some(text.char_indices().map(|(b, _)| b as u32).collect())
         };
-        CharIndex { offsets, len: text.len() as u32 }
+        CharIndex {
+            offsets,
+            len: text.len() as u32,
+        }
     }
 
     fn byte(&self, ch: usize) -> u32 {
@@ -322,7 +342,12 @@ impl CharIndex {
 }
 
 enum Frame {
-    Seq { items: Vec<Node>, span: Span, anchor: usize, tag: Option<Tag> },
+    Seq {
+        items: Vec<Node>,
+        span: Span,
+        anchor: usize,
+        tag: Option<Tag>,
+    },
     Map(MapFrame),
 }
 
@@ -349,7 +374,13 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn span_of(&self, s: &saphyr_parser::Span) -> Span {
-        self.index.span(self.file, s.start.index(), s.end.index(), s.start.line(), s.start.col())
+        self.index.span(
+            self.file,
+            s.start.index(),
+            s.end.index(),
+            s.start.line(),
+            s.start.col(),
+        )
     }
 
     fn fail(&mut self, d: Diag) {
@@ -362,8 +393,11 @@ impl Builder<'_> {
         self.nodes += count_nodes(n);
         if self.nodes > MAX_NODES {
             self.fail(
-                Diag::error(span, "the document expands to too many nodes (alias expansion)")
-                    .with_help("this looks like a YAML alias bomb; reduce the use of aliases"),
+                Diag::error(
+                    span,
+                    "the document expands to too many nodes (alias expansion)",
+                )
+                .with_help("this looks like a YAML alias bomb; reduce the use of aliases"),
             );
             return false;
         }
@@ -397,18 +431,24 @@ impl Builder<'_> {
                                 m.merges.extend(items.iter().cloned())
                             }
                             _ => {
-                                let d = Diag::error(node.span, "a `<<` merge key needs a mapping or a list of mappings")
-                                    .with_help("write `<<: *anchor` where the anchor names a mapping");
+                                let d = Diag::error(
+                                    node.span,
+                                    "a `<<` merge key needs a mapping or a list of mappings",
+                                )
+                                .with_help("write `<<: *anchor` where the anchor names a mapping");
                                 self.fail(d)
                             }
                         }
                         return;
                     }
                     if let Some((first, _)) = m.entries.get_key_value(key.name.as_str()) {
-                        let d = Diag::error(key.span, format!("mapping key `{}` is defined twice", key.name))
-                            .with_label("defined again here")
-                            .with_related(first.span, "first defined here")
-                            .with_help("remove one of the two definitions");
+                        let d = Diag::error(
+                            key.span,
+                            format!("mapping key `{}` is defined twice", key.name),
+                        )
+                        .with_label("defined again here")
+                        .with_related(first.span, "first defined here")
+                        .with_help("remove one of the two definitions");
                         return self.fail(d);
                     }
                     m.entries.insert(key, node);
@@ -422,8 +462,11 @@ fn node_as_key(node: &Node) -> Result<Key, Diag> {
     match node.scalar_text() {
         Some(t) => Ok(Key::new(t, node.span)),
         None if node.is_null() => Ok(Key::new("null", node.span)),
-        None => Err(Diag::error(node.span, format!("a {} cannot be used as a mapping key", node.kind()))
-            .with_help("Compose keys are plain strings")),
+        None => Err(Diag::error(
+            node.span,
+            format!("a {} cannot be used as a mapping key", node.kind()),
+        )
+        .with_help("Compose keys are plain strings")),
     }
 }
 
@@ -455,8 +498,11 @@ impl<'input> SpannedEventReceiver<'input> for Builder<'_> {
                 self.documents += 1;
                 if self.documents > 1 {
                     self.fail(
-                        Diag::error(sp, "a Compose file holds one YAML document, this is a second one")
-                            .with_help("remove the `---` separator or split the file in two"),
+                        Diag::error(
+                            sp,
+                            "a Compose file holds one YAML document, this is a second one",
+                        )
+                        .with_help("remove the `---` separator or split the file in two"),
                     );
                 }
             }
@@ -486,13 +532,21 @@ impl<'input> SpannedEventReceiver<'input> for Builder<'_> {
                     node.span = Span { end: sp.end, ..sp };
                     self.push(node, 0)
                 }
-                None => self.fail(Diag::error(sp, "unknown YAML alias").with_help("define the anchor (`&name`) before using it")),
+                None => self.fail(
+                    Diag::error(sp, "unknown YAML alias")
+                        .with_help("define the anchor (`&name`) before using it"),
+                ),
             },
             Event::SequenceStart(anchor, tag) => {
                 if self.stack.len() >= MAX_DEPTH {
                     return self.fail(Diag::error(sp, "the document is nested too deeply"));
                 }
-                self.stack.push(Frame::Seq { items: Vec::new(), span: sp, anchor, tag: compose_tag(tag.as_deref()) });
+                self.stack.push(Frame::Seq {
+                    items: Vec::new(),
+                    span: sp,
+                    anchor,
+                    tag: compose_tag(tag.as_deref()),
+                });
             }
             Event::MappingStart(anchor, tag) => {
                 if self.stack.len() >= MAX_DEPTH {
@@ -508,7 +562,13 @@ impl<'input> SpannedEventReceiver<'input> for Builder<'_> {
                 }));
             }
             Event::SequenceEnd => {
-                if let Some(Frame::Seq { items, span, anchor, tag }) = self.stack.pop() {
+                if let Some(Frame::Seq {
+                    items,
+                    span,
+                    anchor,
+                    tag,
+                }) = self.stack.pop()
+                {
                     let mut node = Node::seq(items, span);
                     node.tag = tag;
                     self.push(node, anchor);
@@ -541,7 +601,9 @@ fn plain_scalar(s: &str) -> Value {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),
         "false" | "False" | "FALSE" => return Value::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Value::Float(f64::INFINITY),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Value::Float(f64::INFINITY)
+        }
         "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
         ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
         _ => {}
@@ -582,16 +644,24 @@ fn parse_int(s: &str) -> Option<i64> {
 fn looks_like_float(s: &str) -> bool {
     let t = s.trim_start_matches(['-', '+']);
     !t.is_empty()
-        && t.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'.')
-        && t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
+        && t.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_digit() || b == b'.')
+        && t.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
         && t.bytes().any(|b| b.is_ascii_digit())
 }
 
 fn typed_scalar(s: &str, suffix: &str) -> Value {
     match suffix {
         "str" => Value::String(s.to_string()),
-        "int" => parse_int(s).map(Value::Int).unwrap_or_else(|| Value::String(s.to_string())),
-        "float" => s.parse().map(Value::Float).unwrap_or_else(|_| Value::String(s.to_string())),
+        "int" => parse_int(s)
+            .map(Value::Int)
+            .unwrap_or_else(|| Value::String(s.to_string())),
+        "float" => s
+            .parse()
+            .map(Value::Float)
+            .unwrap_or_else(|_| Value::String(s.to_string())),
         "bool" => match s {
             "true" | "True" | "TRUE" => Value::Bool(true),
             "false" | "False" | "FALSE" => Value::Bool(false),
@@ -641,7 +711,10 @@ mod tests {
         let s = n.at_pointer("/services/s").unwrap();
         assert_eq!(s.get("image").unwrap().as_str(), Some("c"));
         assert_eq!(s.get("restart").unwrap().as_str(), Some("always"));
-        assert_eq!(n.at_pointer("/services/t/image").unwrap().as_str(), Some("a"));
+        assert_eq!(
+            n.at_pointer("/services/t/image").unwrap().as_str(),
+            Some("a")
+        );
     }
 
     #[test]

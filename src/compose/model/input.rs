@@ -4,13 +4,20 @@
 
 use schemars::{json_schema, Schema, SchemaGenerator};
 
-use super::{Build, Config, DependsOn, Device, FileRef, Model, Network, Port, Secret, Service, ServiceModel, ServiceNetwork, ServiceVolume, Ulimit, Volume};
+use super::{
+    Build, Config, DependsOn, Device, FileRef, Model, Network, Port, Secret, Service, ServiceModel,
+    ServiceNetwork, ServiceVolume, Ulimit, Volume,
+};
 
 const NAME: &str = "^[a-zA-Z0-9._-]+$";
 
 fn named<T: schemars::JsonSchema>(g: &mut SchemaGenerator, nullable: bool) -> Schema {
     let entry = g.subschema_for::<T>();
-    let entry = if nullable { json_schema!({"anyOf": [entry, {"type": "null"}]}) } else { entry };
+    let entry = if nullable {
+        json_schema!({"anyOf": [entry, {"type": "null"}]})
+    } else {
+        entry
+    };
     json_schema!({"type": "object", "patternProperties": {NAME: entry}, "additionalProperties": false})
 }
 

@@ -30,7 +30,10 @@ pub type Extensions = BTreeMap<String, serde_json::Value>;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
-#[schemars(title = "Compose Specification", description = "The Compose file is a YAML file defining a multi-containers based application.")]
+#[schemars(
+    title = "Compose Specification",
+    description = "The Compose file is a YAML file defining a multi-containers based application."
+)]
 pub struct Project {
     /// Project name (the loader always sets it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,7 +75,10 @@ impl Project {
         let mut diags = Vec::new();
         let mut project = Project::default();
         let Some(top) = root.as_map() else {
-            return Err(vec![Diag::error(root.span, format!("a Compose file is a mapping, found a {}", root.kind()))]);
+            return Err(vec![Diag::error(
+                root.span,
+                format!("a Compose file is a mapping, found a {}", root.kind()),
+            )]);
         };
         for (k, v) in top {
             let base = format!("/{}", k.name);
@@ -112,13 +118,20 @@ fn read_entries<T: for<'de> Deserialize<'de>>(
     let mut out = BTreeMap::new();
     let Some(m) = node.as_map() else {
         if !node.is_null() {
-            diags.push(Diag::error(node.span, format!("expected a mapping of names, found a {}", node.kind())));
+            diags.push(Diag::error(
+                node.span,
+                format!("expected a mapping of names, found a {}", node.kind()),
+            ));
         }
         return out;
     };
     for (k, v) in m {
         let path = format!("{base}/{}", k.name.replace('~', "~0").replace('/', "~1"));
-        let value = if v.is_null() { serde_json::json!({}) } else { v.to_json() };
+        let value = if v.is_null() {
+            serde_json::json!({})
+        } else {
+            v.to_json()
+        };
         match deserialize::<T>(value, &path, root) {
             Ok(t) => {
                 out.insert(k.name.clone(), t);
@@ -129,7 +142,12 @@ fn read_entries<T: for<'de> Deserialize<'de>>(
     out
 }
 
-fn read<T: for<'de> Deserialize<'de>>(node: &Node, path: &str, root: &Node, diags: &mut Vec<Diag>) -> Option<T> {
+fn read<T: for<'de> Deserialize<'de>>(
+    node: &Node,
+    path: &str,
+    root: &Node,
+    diags: &mut Vec<Diag>,
+) -> Option<T> {
     match deserialize::<T>(node.to_json(), path, root) {
         Ok(t) => Some(t),
         Err(d) => {
@@ -140,7 +158,11 @@ fn read<T: for<'de> Deserialize<'de>>(node: &Node, path: &str, root: &Node, diag
 }
 
 /// Deserialize, mapping serde's complaint to the span of the node it is about.
-fn deserialize<T: for<'de> Deserialize<'de>>(value: serde_json::Value, base: &str, root: &Node) -> Result<T, Diag> {
+fn deserialize<T: for<'de> Deserialize<'de>>(
+    value: serde_json::Value,
+    base: &str,
+    root: &Node,
+) -> Result<T, Diag> {
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
         let mut pointer = base.to_string();
         let mut dotted = base.trim_start_matches('/').replace('/', ".");
@@ -158,9 +180,13 @@ fn deserialize<T: for<'de> Deserialize<'de>>(value: serde_json::Value, base: &st
                 Segment::Unknown => {}
             }
         }
-        let span = root.at_pointer(&pointer).map(|n| n.span).unwrap_or(Span::NONE);
+        let span = root
+            .at_pointer(&pointer)
+            .map(|n| n.span)
+            .unwrap_or(Span::NONE);
         let msg = e.inner().to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-        Diag::error(span, format!("{dotted}: {msg}")).with_help("see the Compose Specification for this attribute's format")
+        Diag::error(span, format!("{dotted}: {msg}"))
+            .with_help("see the Compose Specification for this attribute's format")
     })
 }

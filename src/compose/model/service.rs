@@ -7,7 +7,11 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{input, BlkioConfig, Build, CredentialSpec, Deploy, DependsOn, Develop, Device, EnvFile, Extends, Extensions, FileRef, Gpus, Healthcheck, Hook, Logging, Port, Provider, ServiceModel, ServiceNetwork, ServiceVolume, Ulimit};
+use super::{
+    input, BlkioConfig, Build, CredentialSpec, DependsOn, Deploy, Develop, Device, EnvFile,
+    Extends, Extensions, FileRef, Gpus, Healthcheck, Hook, Logging, Port, Provider, ServiceModel,
+    ServiceNetwork, ServiceVolume, Ulimit,
+};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]

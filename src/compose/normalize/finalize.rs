@@ -6,13 +6,19 @@ use crate::compose::yaml::{Key, Map, Node, Value};
 
 pub fn finalize(root: &mut Node, project_name: &str) -> Vec<Diag> {
     let mut diags = Vec::new();
-    let Some(top) = root.as_map_mut() else { return diags };
+    let Some(top) = root.as_map_mut() else {
+        return diags;
+    };
     if let Some((k, _)) = top.shift_remove_entry("version") {
         let _ = k; // warned about when the file was read
     }
     let name_span = top.get("name").map(|n| n.span).unwrap_or(Span::NONE);
     top.shift_remove("name");
-    top.shift_insert(0, Key::new("name", name_span), Node::string(project_name, name_span));
+    top.shift_insert(
+        0,
+        Key::new("name", name_span),
+        Node::string(project_name, name_span),
+    );
 
     let uses_default = default_network_users(top);
     if uses_default {
@@ -23,11 +29,14 @@ pub fn finalize(root: &mut Node, project_name: &str) -> Vec<Diag> {
             networks.value = Value::Map(Map::new());
         }
         if let Some(n) = networks.as_map_mut() {
-            n.entry(Key::new("default", Span::NONE)).or_insert_with(|| Node::map(Map::new(), Span::NONE));
+            n.entry(Key::new("default", Span::NONE))
+                .or_insert_with(|| Node::map(Map::new(), Span::NONE));
         }
     }
     for section in ["networks", "volumes", "configs", "secrets"] {
-        let Some(m) = top.get_mut(section).and_then(Node::as_map_mut) else { continue };
+        let Some(m) = top.get_mut(section).and_then(Node::as_map_mut) else {
+            continue;
+        };
         for (key, res) in m.iter_mut() {
             if res.is_null() {
                 res.value = Value::Map(Map::new());
@@ -38,7 +47,11 @@ pub fn finalize(root: &mut Node, project_name: &str) -> Vec<Diag> {
                 continue;
             }
             let external = r.get("external").and_then(Node::as_bool).unwrap_or(false);
-            let name = if external { key.name.clone() } else { format!("{project_name}_{}", key.name) };
+            let name = if external {
+                key.name.clone()
+            } else {
+                format!("{project_name}_{}", key.name)
+            };
             r.insert(Key::new("name", span), Node::string(name, span));
         }
     }
@@ -49,7 +62,9 @@ pub fn finalize(root: &mut Node, project_name: &str) -> Vec<Diag> {
 /// Give services without networks the `default` one; say whether any uses it.
 fn default_network_users(top: &mut Map) -> bool {
     let mut used = false;
-    let Some(services) = top.get_mut("services").and_then(Node::as_map_mut) else { return false };
+    let Some(services) = top.get_mut("services").and_then(Node::as_map_mut) else {
+        return false;
+    };
     for svc in services.values_mut() {
         let span = svc.span;
         let Some(s) = svc.as_map_mut() else { continue };

@@ -41,8 +41,15 @@ impl Ctx<'_> {
 }
 
 pub fn canonicalize(root: &mut Node, working_dir: &Path, home: Option<&Path>) -> Vec<Diag> {
-    let mut cx = Ctx { base: working_dir, home, diags: Vec::new() };
-    let Some(top) = root.as_map_mut() else { return cx.diags };
+    let mut cx = Ctx {
+        base: working_dir,
+        home,
+        diags: Vec::new(),
+    };
+    coerce_scalars(root, &mut Vec::new(), &mut cx);
+    let Some(top) = root.as_map_mut() else {
+        return cx.diags;
+    };
     if let Some(services) = top.get_mut("services").and_then(Node::as_map_mut) {
         for svc in services.values_mut() {
             service::canonicalize_service(svc, &mut cx);
@@ -61,6 +68,49 @@ pub fn canonicalize(root: &mut Node, working_dir: &Path, home: Option<&Path>) ->
     cx.diags
 }
 
+/// `privileged: "true"` is a boolean, as compose-go casts it; a string that
+/// does not read as the type the spec wants there is an error.
+fn coerce_scalars(node: &mut Node, path: &mut Vec<String>, cx: &mut Ctx) {
+    use crate::compose::interpolate::{cast_at, cast_to, Cast};
+    match &mut node.value {
+        Value::String(s) => {
+            let Some(kind) = cast_at(path) else { return };
+            let v = cast_to(kind, s.clone());
+            if matches!(v, Value::String(_)) {
+                let (want, help) = match kind {
+                    Cast::Bool => ("a boolean", "write true or false"),
+                    Cast::Int => ("an integer", "write a whole number, e.g. 3"),
+                    Cast::Float => ("a number", "write a number, e.g. 0.5"),
+                };
+                let shown = s.clone();
+                cx.error(
+                    node.span,
+                    format!("`{}` must be {want}, found \"{shown}\"", path.join(".")),
+                    help,
+                );
+                node.value = Value::Null;
+            } else {
+                node.value = v;
+            }
+        }
+        Value::Map(m) => {
+            for (k, v) in m.iter_mut() {
+                path.push(k.name.clone());
+                coerce_scalars(v, path, cx);
+                path.pop();
+            }
+        }
+        Value::Seq(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                path.push(i.to_string());
+                coerce_scalars(v, path, cx);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Top-level networks / volumes / configs / secrets entries.
 fn resource(section: &str, node: &mut Node, cx: &mut Ctx) {
     if node.is_null() {
@@ -75,10 +125,14 @@ fn resource(section: &str, node: &mut Node, cx: &mut Ctx) {
             let ext_span = ext.span;
             ext.value = Value::Bool(true);
             cx.diags.push(
-                Diag::warning(ext_span, format!("`external.name` is deprecated in {section}"))
-                    .with_help(format!("write `external: true` and `name: {name}`")),
+                Diag::warning(
+                    ext_span,
+                    format!("`external.name` is deprecated in {section}"),
+                )
+                .with_help(format!("write `external: true` and `name: {name}`")),
             );
-            m.entry(Key::new("name", ext_span)).or_insert_with(|| Node::string(name, ext_span));
+            m.entry(Key::new("name", ext_span))
+                .or_insert_with(|| Node::string(name, ext_span));
         } else if ext.is_null() || ext.as_map().is_some_and(|x| x.is_empty()) {
             ext.value = Value::Bool(true);
         }
@@ -101,12 +155,17 @@ fn resource(section: &str, node: &mut Node, cx: &mut Ctx) {
 
 /// `include` entries: short string → `{path: [abs]}`; paths made absolute.
 fn include_paths(node: &mut Node, cx: &mut Ctx) {
-    let Some(items) = node.as_seq_mut() else { return };
+    let Some(items) = node.as_seq_mut() else {
+        return;
+    };
     for item in items.iter_mut() {
         let span = item.span;
         if let Some(s) = item.as_str() {
             let mut m = Map::new();
-            m.insert(Key::new("path", span), Node::seq(vec![Node::string(cx.path(s), span)], span));
+            m.insert(
+                Key::new("path", span),
+                Node::seq(vec![Node::string(cx.path(s), span)], span),
+            );
             *item = Node::map(m, span);
             continue;
         }

@@ -39,7 +39,9 @@ pub fn parse_port(spec: &str) -> Result<Vec<PortLong>, String> {
         None => (spec, "tcp".to_string()),
     };
     if !matches!(protocol.as_str(), "tcp" | "udp" | "sctp") {
-        return Err(format!("invalid port \"{spec}\": unknown protocol `{protocol}` (use tcp, udp or sctp)"));
+        return Err(format!(
+            "invalid port \"{spec}\": unknown protocol `{protocol}` (use tcp, udp or sctp)"
+        ));
     }
     let parts: Vec<&str> = addr.split(':').collect();
     let n = parts.len();
@@ -47,11 +49,16 @@ pub fn parse_port(spec: &str) -> Result<Vec<PortLong>, String> {
     let (ip, published) = match n {
         1 => ("", ""),
         2 => ("", parts[0]),
-        _ => (&addr[..addr.len() - target.len() - parts[n - 2].len() - 2], parts[n - 2]),
+        _ => (
+            &addr[..addr.len() - target.len() - parts[n - 2].len() - 2],
+            parts[n - 2],
+        ),
     };
     let ip = ip.trim_start_matches('[').trim_end_matches(']');
     if !ip.is_empty() && ip.parse::<IpAddr>().is_err() {
-        return Err(format!("invalid port \"{spec}\": `{ip}` is not an IP address"));
+        return Err(format!(
+            "invalid port \"{spec}\": `{ip}` is not an IP address"
+        ));
     }
     let host_ip = (!ip.is_empty()).then(|| ip.to_string());
     let (tlo, thi) = parse_range(target, "target", spec)?;
@@ -67,7 +74,11 @@ pub fn parse_port(spec: &str) -> Result<Vec<PortLong>, String> {
     let (plo, phi) = parse_range(published, "published port", spec)?;
     if tlo == thi {
         // One target behind a host range: the engine picks a free host port in it.
-        let p = if plo == phi { plo.to_string() } else { format!("{plo}-{phi}") };
+        let p = if plo == phi {
+            plo.to_string()
+        } else {
+            format!("{plo}-{phi}")
+        };
         return Ok(vec![make(tlo, Some(p))]);
     }
     if phi - plo != thi - tlo {
@@ -75,7 +86,10 @@ pub fn parse_port(spec: &str) -> Result<Vec<PortLong>, String> {
             "invalid port \"{spec}\": the published range {plo}-{phi} and the target range {tlo}-{thi} have different lengths"
         ));
     }
-    Ok((tlo..=thi).zip(plo..=phi).map(|(t, p)| make(t, Some(p.to_string()))).collect())
+    Ok((tlo..=thi)
+        .zip(plo..=phi)
+        .map(|(t, p)| make(t, Some(p.to_string())))
+        .collect())
 }
 
 #[cfg(test)]
@@ -86,7 +100,12 @@ mod tests {
         let v = parse_port(s).unwrap();
         assert_eq!(v.len(), 1, "{s}");
         let p = &v[0];
-        (p.host_ip.clone(), p.target, p.published.clone(), p.protocol.clone())
+        (
+            p.host_ip.clone(),
+            p.target,
+            p.published.clone(),
+            p.protocol.clone(),
+        )
     }
 
     #[test]
@@ -94,24 +113,57 @@ mod tests {
         let s = |x: &str| Some(x.to_string());
         assert_eq!(one("80"), (None, 80, None, "tcp".into()));
         assert_eq!(one("8080:80"), (None, 80, s("8080"), "tcp".into()));
-        assert_eq!(one("127.0.0.1:5432:5432/tcp"), (s("127.0.0.1"), 5432, s("5432"), "tcp".into()));
-        assert_eq!(one("127.0.0.1::6379"), (s("127.0.0.1"), 6379, None, "tcp".into()));
-        assert_eq!(one("[::1]:9090:9090"), (s("::1"), 9090, s("9090"), "tcp".into()));
-        assert_eq!(one("::1:6000:6000"), (s("::1"), 6000, s("6000"), "tcp".into()));
+        assert_eq!(
+            one("127.0.0.1:5432:5432/tcp"),
+            (s("127.0.0.1"), 5432, s("5432"), "tcp".into())
+        );
+        assert_eq!(
+            one("127.0.0.1::6379"),
+            (s("127.0.0.1"), 6379, None, "tcp".into())
+        );
+        assert_eq!(
+            one("[::1]:9090:9090"),
+            (s("::1"), 9090, s("9090"), "tcp".into())
+        );
+        assert_eq!(
+            one("::1:6000:6000"),
+            (s("::1"), 6000, s("6000"), "tcp".into())
+        );
         assert_eq!(one("53:53/udp"), (None, 53, s("53"), "udp".into()));
-        assert_eq!(one("8000-8010:80"), (None, 80, s("8000-8010"), "tcp".into()));
+        assert_eq!(
+            one("8000-8010:80"),
+            (None, 80, s("8000-8010"), "tcp".into())
+        );
         let r = parse_port("7000-7001:8000-8001").unwrap();
-        assert_eq!((r[0].target, r[0].published.as_deref(), r[1].target, r[1].published.as_deref()), (8000, Some("7000"), 8001, Some("7001")));
+        assert_eq!(
+            (
+                r[0].target,
+                r[0].published.as_deref(),
+                r[1].target,
+                r[1].published.as_deref()
+            ),
+            (8000, Some("7000"), 8001, Some("7001"))
+        );
         assert_eq!(parse_port("3000-3002").unwrap().len(), 3);
     }
 
     #[test]
     fn errors() {
-        assert!(parse_port("80:abc").unwrap_err().contains("target `abc` is not a number"));
-        assert!(parse_port("70000:80").unwrap_err().contains("must be between 1 and 65535"));
-        assert!(parse_port("8000-8002:80-81").unwrap_err().contains("different lengths"));
-        assert!(parse_port("80/icmp").unwrap_err().contains("unknown protocol"));
-        assert!(parse_port("nothost:80:80").unwrap_err().contains("not an IP address"));
+        assert!(parse_port("80:abc")
+            .unwrap_err()
+            .contains("target `abc` is not a number"));
+        assert!(parse_port("70000:80")
+            .unwrap_err()
+            .contains("must be between 1 and 65535"));
+        assert!(parse_port("8000-8002:80-81")
+            .unwrap_err()
+            .contains("different lengths"));
+        assert!(parse_port("80/icmp")
+            .unwrap_err()
+            .contains("unknown protocol"));
+        assert!(parse_port("nothost:80:80")
+            .unwrap_err()
+            .contains("not an IP address"));
         assert!(parse_port("90-80").is_err());
     }
 }

@@ -1,6 +1,8 @@
 //! One service's fields to the long form: a table from field to rule.
 
-use super::{parse_bytes, parse_duration, parse_port, parse_volume, format_duration, split_shell_words, Ctx};
+use super::{
+    format_duration, parse_bytes, parse_duration, parse_port, parse_volume, split_shell_words, Ctx,
+};
 use crate::compose::yaml::{Key, Map, Node, Value};
 
 type Rule = fn(&mut Node, &mut Ctx);
@@ -64,7 +66,10 @@ pub(super) fn canonicalize_service(svc: &mut Node, cx: &mut Ctx) {
 /// A scalar or list → list (`dns: 1.1.1.1` → `[1.1.1.1]`).
 pub(crate) fn to_list(n: &mut Node) {
     if n.scalar_text().is_some() {
-        let item = Node { tag: None, ..n.clone() };
+        let item = Node {
+            tag: None,
+            ..n.clone()
+        };
         n.value = Value::Seq(vec![item]);
     }
 }
@@ -85,7 +90,9 @@ pub(crate) fn to_string_map(n: &mut Node, sep: char) {
         Value::Seq(items) => {
             let mut m = Map::new();
             for item in items.iter() {
-                let Some(t) = item.scalar_text() else { continue };
+                let Some(t) = item.scalar_text() else {
+                    continue;
+                };
                 let (k, v) = match t.split_once(sep) {
                     Some((k, v)) => (k.to_string(), Node::string(v, item.span)),
                     None => (t.clone(), Node::null(item.span)),
@@ -108,8 +115,13 @@ pub(crate) fn to_string_map(n: &mut Node, sep: char) {
 fn shell_command(n: &mut Node, cx: &mut Ctx) {
     if let Some(s) = n.as_str() {
         match split_shell_words(s) {
-            Ok(words) => n.value = Value::Seq(words.into_iter().map(|w| Node::string(w, n.span)).collect()),
-            Err(e) => cx.error(n.span, e, "close the quote, or write the command as a list"),
+            Ok(words) => {
+                n.value = Value::Seq(words.into_iter().map(|w| Node::string(w, n.span)).collect())
+            }
+            Err(e) => {
+                cx.error(n.span, e, "close the quote, or write the command as a list");
+                n.value = Value::Null;
+            }
         }
     } else {
         string_list(n);
@@ -123,7 +135,9 @@ fn extra_hosts(n: &mut Node) {
     match &n.value {
         Value::Seq(items) => {
             for item in items {
-                let Some(t) = item.scalar_text() else { continue };
+                let Some(t) = item.scalar_text() else {
+                    continue;
+                };
                 let entry = match t.split_once('=') {
                     Some((h, ip)) => format!("{h}={ip}"),
                     None => match t.split_once(':') {
@@ -157,7 +171,10 @@ fn env_file(n: &mut Node, cx: &mut Ctx) {
         if let Some(p) = item.scalar_text() {
             let mut m = Map::new();
             m.insert(Key::new("path", span), Node::string(cx.path(&p), span));
-            m.insert(Key::new("required", span), Node::new(Value::Bool(true), span));
+            m.insert(
+                Key::new("required", span),
+                Node::new(Value::Bool(true), span),
+            );
             *item = Node::map(m, span);
         } else if let Some(m) = item.as_map_mut() {
             if let Some(p) = m.get_mut("path") {
@@ -165,7 +182,8 @@ fn env_file(n: &mut Node, cx: &mut Ctx) {
                     p.value = Value::String(cx.path(s));
                 }
             }
-            m.entry(Key::new("required", span)).or_insert_with(|| Node::new(Value::Bool(true), span));
+            m.entry(Key::new("required", span))
+                .or_insert_with(|| Node::new(Value::Bool(true), span));
         }
     }
 }
@@ -208,46 +226,92 @@ fn ports(n: &mut Node, cx: &mut Ctx) {
 /// A long-form port: defaults filled, `published` as a string, order as Docker prints.
 fn long_port(m: &mut Map, span: crate::compose::diag::Span, cx: &mut Ctx) {
     if !m.contains_key("target") {
-        cx.error(span, "a port mapping needs a `target` (the container port)".into(), "add `target: PORT`");
+        cx.error(
+            span,
+            "a port mapping needs a `target` (the container port)".into(),
+            "add `target: PORT`",
+        );
     }
     if let Some(t) = m.get_mut("target") {
         if let Some(s) = t.as_str() {
             match s.parse::<u16>() {
                 Ok(v) if v > 0 => t.value = Value::Int(v as i64),
-                _ => cx.error(t.span, format!("invalid port target \"{s}\""), "use a port number between 1 and 65535"),
+                _ => cx.error(
+                    t.span,
+                    format!("invalid port target \"{s}\""),
+                    "use a port number between 1 and 65535",
+                ),
             }
         } else if let Value::Int(v) = t.value {
             if !(1..=65535).contains(&v) {
-                cx.error(t.span, format!("invalid port target {v}"), "use a port number between 1 and 65535");
+                cx.error(
+                    t.span,
+                    format!("invalid port target {v}"),
+                    "use a port number between 1 and 65535",
+                );
             }
         }
     }
     if let Some(p) = m.get_mut("published") {
         if let Some(t) = p.scalar_text() {
-            let ok = t.split('-').all(|x| x.parse::<u32>().is_ok_and(|v| v <= 65535));
+            let ok = t
+                .split('-')
+                .all(|x| x.parse::<u32>().is_ok_and(|v| v <= 65535));
             if !ok {
-                cx.error(p.span, format!("invalid published port \"{t}\""), "use a port number or range between 0 and 65535");
+                cx.error(
+                    p.span,
+                    format!("invalid published port \"{t}\""),
+                    "use a port number or range between 0 and 65535",
+                );
             }
             p.value = Value::String(t);
         }
     }
-    m.entry(Key::new("mode", span)).or_insert_with(|| Node::string("ingress", span));
-    m.entry(Key::new("protocol", span)).or_insert_with(|| Node::string("tcp", span));
-    let order = ["name", "mode", "host_ip", "target", "published", "protocol", "app_protocol"];
+    m.entry(Key::new("mode", span))
+        .or_insert_with(|| Node::string("ingress", span));
+    m.entry(Key::new("protocol", span))
+        .or_insert_with(|| Node::string("tcp", span));
+    let order = [
+        "name",
+        "mode",
+        "host_ip",
+        "target",
+        "published",
+        "protocol",
+        "app_protocol",
+    ];
     m.sort_by(|a, _, b, _| {
-        let pos = |k: &Key| order.iter().position(|o| *o == k.name).unwrap_or(order.len());
+        let pos = |k: &Key| {
+            order
+                .iter()
+                .position(|o| *o == k.name)
+                .unwrap_or(order.len())
+        };
         pos(a).cmp(&pos(b))
     });
 }
 
 fn volumes(n: &mut Node, cx: &mut Ctx) {
     let Some(items) = n.as_seq_mut() else { return };
+    volume_items(items, cx);
+    // Entries that failed were reported and nulled: drop them.
+    items.retain(|i| !i.is_null());
+}
+
+fn volume_items(items: &mut [Node], cx: &mut Ctx) {
     for item in items.iter_mut() {
         let span = item.span;
         if let Some(spec) = item.as_str() {
             match parse_volume(spec, cx.base, cx.home) {
                 Ok(v) => *item = Node::from_json(&v, span),
-                Err(e) => cx.error(span, e, "write SOURCE:TARGET[:MODE], e.g. ./data:/data:ro or dbdata:/var/lib/db"),
+                Err(e) => {
+                    cx.error(
+                        span,
+                        e,
+                        "write SOURCE:TARGET[:MODE], e.g. ./data:/data:ro or dbdata:/var/lib/db",
+                    );
+                    item.value = Value::Null;
+                }
             }
             continue;
         }
@@ -270,7 +334,9 @@ fn devices(n: &mut Node, cx: &mut Ctx) {
     let Some(items) = n.as_seq_mut() else { return };
     for item in items.iter_mut() {
         let span = item.span;
-        let Some(spec) = item.as_str().map(str::to_string) else { continue };
+        let Some(spec) = item.as_str().map(str::to_string) else {
+            continue;
+        };
         let parts: Vec<&str> = spec.split(':').collect();
         let (source, target, perms) = match parts.as_slice() {
             [s] => (*s, *s, "rwm"),
@@ -278,12 +344,24 @@ fn devices(n: &mut Node, cx: &mut Ctx) {
             [s, p] => (*s, *s, *p),
             [s, t, p] => (*s, *t, *p),
             _ => {
-                cx.error(span, format!("invalid device \"{spec}\""), "write HOST_PATH[:CONTAINER_PATH[:PERMISSIONS]]");
+                cx.error(
+                    span,
+                    format!("invalid device \"{spec}\""),
+                    "write HOST_PATH[:CONTAINER_PATH[:PERMISSIONS]]",
+                );
+                item.value = Value::Null;
                 continue;
             }
         };
         if !perms.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
-            cx.error(span, format!("invalid device \"{spec}\": permissions `{perms}` may only hold r, w and m"), "e.g. /dev/sda:/dev/xvda:rwm");
+            cx.error(
+                span,
+                format!(
+                    "invalid device \"{spec}\": permissions `{perms}` may only hold r, w and m"
+                ),
+                "e.g. /dev/sda:/dev/xvda:rwm",
+            );
+            item.value = Value::Null;
             continue;
         }
         let mut m = Map::new();
@@ -292,6 +370,7 @@ fn devices(n: &mut Node, cx: &mut Ctx) {
         m.insert(Key::new("permissions", span), Node::string(perms, span));
         *item = Node::map(m, span);
     }
+    items.retain(|i| !i.is_null());
 }
 
 fn depends_on(n: &mut Node, _cx: &mut Ctx) {
@@ -312,8 +391,10 @@ fn depends_on(n: &mut Node, _cx: &mut Ctx) {
             *v = Node::map(Map::new(), vs);
         }
         if let Some(d) = v.as_map_mut() {
-            d.entry(Key::new("condition", vs)).or_insert_with(|| Node::string("service_started", vs));
-            d.entry(Key::new("required", vs)).or_insert_with(|| Node::new(Value::Bool(true), vs));
+            d.entry(Key::new("condition", vs))
+                .or_insert_with(|| Node::string("service_started", vs));
+            d.entry(Key::new("required", vs))
+                .or_insert_with(|| Node::new(Value::Bool(true), vs));
         }
     }
 }
@@ -390,7 +471,10 @@ fn duration(n: &mut Node, cx: &mut Ctx) {
     let Some(s) = n.scalar_text() else { return };
     match parse_duration(&s) {
         Ok(d) => n.value = Value::String(format_duration(d)),
-        Err(e) => cx.error(n.span, e, "units are ns, us, ms, s, m, h"),
+        Err(e) => {
+            cx.error(n.span, e, "units are ns, us, ms, s, m, h");
+            n.value = Value::Null;
+        }
     }
 }
 
@@ -398,16 +482,18 @@ fn bytes(n: &mut Node, cx: &mut Ctx) {
     let Some(s) = n.scalar_text() else { return };
     match parse_bytes(&s) {
         Ok(b) => n.value = Value::Int(b),
-        Err(e) => cx.error(n.span, e, "units are b, k, m, g (powers of 1024)"),
+        Err(e) => {
+            cx.error(n.span, e, "units are b, k, m, g (powers of 1024)");
+            n.value = Value::Null;
+        }
     }
 }
 
-fn number(n: &mut Node, cx: &mut Ctx) {
-    if let Some(s) = n.as_str() {
-        match s.trim().parse::<f64>() {
-            Ok(f) => n.value = Value::Float(f),
-            Err(_) => cx.error(n.span, format!("invalid number \"{s}\""), "write a number such as 0.5 or 2"),
-        }
+/// CPU counts are floats; a string that is not a number was already
+/// reported by the scalar coercion pass.
+fn number(n: &mut Node, _cx: &mut Ctx) {
+    if let Some(f) = n.as_str().and_then(|s| s.trim().parse::<f64>().ok()) {
+        n.value = Value::Float(f);
     } else if let Value::Int(i) = n.value {
         n.value = Value::Float(i as f64);
     }
@@ -417,17 +503,32 @@ fn build(n: &mut Node, cx: &mut Ctx) {
     let span = n.span;
     if let Some(ctx) = n.scalar_text() {
         let mut m = Map::new();
-        m.insert(Key::new("context", span), Node::string(context_path(&ctx, cx), span));
-        m.insert(Key::new("dockerfile", span), Node::string("Dockerfile", span));
+        m.insert(
+            Key::new("context", span),
+            Node::string(context_path(&ctx, cx), span),
+        );
+        m.insert(
+            Key::new("dockerfile", span),
+            Node::string("Dockerfile", span),
+        );
         *n = Node::map(m, span);
         return;
     }
     let Some(m) = n.as_map_mut() else { return };
-    let ctx = m.get("context").and_then(Node::scalar_text).unwrap_or_else(|| ".".into());
+    let ctx = m
+        .get("context")
+        .and_then(Node::scalar_text)
+        .unwrap_or_else(|| ".".into());
     let ctx_span = m.get("context").map(|c| c.span).unwrap_or(span);
-    m.insert(Key::new("context", ctx_span), Node::string(context_path(&ctx, cx), ctx_span));
+    m.insert(
+        Key::new("context", ctx_span),
+        Node::string(context_path(&ctx, cx), ctx_span),
+    );
     if !m.contains_key("dockerfile") && !m.contains_key("dockerfile_inline") {
-        m.insert(Key::new("dockerfile", span), Node::string("Dockerfile", span));
+        m.insert(
+            Key::new("dockerfile", span),
+            Node::string("Dockerfile", span),
+        );
     }
     for key in ["args", "labels"] {
         if let Some(v) = m.get_mut(key) {
@@ -452,7 +553,16 @@ fn build(n: &mut Node, cx: &mut Ctx) {
 
 /// Build contexts may be URLs (git, http): those are not paths.
 fn context_path(ctx: &str, cx: &Ctx) -> String {
-    let remote = ["http://", "https://", "git://", "git@", "github.com/", "ssh://"].iter().any(|p| ctx.starts_with(p))
+    let remote = [
+        "http://",
+        "https://",
+        "git://",
+        "git@",
+        "github.com/",
+        "ssh://",
+    ]
+    .iter()
+    .any(|p| ctx.starts_with(p))
         || ctx.contains("://");
     if remote {
         ctx.to_string()
@@ -499,7 +609,12 @@ fn deploy(n: &mut Node, cx: &mut Ctx) {
 fn blkio(n: &mut Node, cx: &mut Ctx) {
     let Some(m) = n.as_map_mut() else { return };
     for key in ["device_read_bps", "device_write_bps"] {
-        for d in m.get_mut(key).and_then(Node::as_seq_mut).into_iter().flatten() {
+        for d in m
+            .get_mut(key)
+            .and_then(Node::as_seq_mut)
+            .into_iter()
+            .flatten()
+        {
             if let Some(rate) = d.get_mut("rate") {
                 bytes(rate, cx);
             }
@@ -522,7 +637,12 @@ fn extends(n: &mut Node, cx: &mut Ctx) {
 }
 
 fn develop(n: &mut Node, cx: &mut Ctx) {
-    for w in n.get_mut("watch").and_then(Node::as_seq_mut).into_iter().flatten() {
+    for w in n
+        .get_mut("watch")
+        .and_then(Node::as_seq_mut)
+        .into_iter()
+        .flatten()
+    {
         if let Some(p) = w.get_mut("path") {
             if let Some(s) = p.as_str() {
                 p.value = Value::String(cx.path(s));

@@ -69,9 +69,18 @@ mod tests {
 
     #[test]
     fn splits_like_a_shell() {
-        assert_eq!(split_shell_words(r#"sh -c 'echo "hi there" && x'"#).unwrap(), vec!["sh", "-c", r#"echo "hi there" && x"#]);
-        assert_eq!(split_shell_words(r#"a "b c" d\ e "" 'f'"#).unwrap(), vec!["a", "b c", "d e", "", "f"]);
-        assert_eq!(split_shell_words(r#"echo "a\"b" "\$x""#).unwrap(), vec!["echo", "a\"b", "$x"]);
+        assert_eq!(
+            split_shell_words(r#"sh -c 'echo "hi there" && x'"#).unwrap(),
+            vec!["sh", "-c", r#"echo "hi there" && x"#]
+        );
+        assert_eq!(
+            split_shell_words(r#"a "b c" d\ e "" 'f'"#).unwrap(),
+            vec!["a", "b c", "d e", "", "f"]
+        );
+        assert_eq!(
+            split_shell_words(r#"echo "a\"b" "\$x""#).unwrap(),
+            vec!["echo", "a\"b", "$x"]
+        );
         assert!(split_shell_words("").unwrap().is_empty());
         assert!(split_shell_words("echo 'open").is_err());
         assert!(split_shell_words("echo \"open").is_err());

@@ -39,22 +39,43 @@ fn service_short_forms() {
         "    extra_hosts: ['h:1.2.3.4', 'v6:::1']\n",
         "    expose: [80]\n",
     ));
-    assert_eq!(s["build"], serde_json::json!({"context": "/proj/app", "dockerfile": "Dockerfile"}));
+    assert_eq!(
+        s["build"],
+        serde_json::json!({"context": "/proj/app", "dockerfile": "Dockerfile"})
+    );
     assert_eq!(s["command"], serde_json::json!(["sh", "-c", "echo hi"]));
     assert_eq!(s["entrypoint"], serde_json::json!([]));
-    assert_eq!(s["environment"], serde_json::json!({"A": "1", "B": null, "C": "x=y"}));
+    assert_eq!(
+        s["environment"],
+        serde_json::json!({"A": "1", "B": null, "C": "x=y"})
+    );
     assert_eq!(s["labels"], serde_json::json!({"n": "1"}));
-    assert_eq!(s["env_file"], serde_json::json!([{"path": "/proj/a.env", "required": true}]));
+    assert_eq!(
+        s["env_file"],
+        serde_json::json!([{"path": "/proj/a.env", "required": true}])
+    );
     assert_eq!(s["dns"], serde_json::json!(["1.1.1.1"]));
-    assert_eq!(s["depends_on"], serde_json::json!({"db": {"condition": "service_started", "required": true}}));
+    assert_eq!(
+        s["depends_on"],
+        serde_json::json!({"db": {"condition": "service_started", "required": true}})
+    );
     assert_eq!(s["networks"], serde_json::json!({"front": null}));
     assert_eq!(s["secrets"], serde_json::json!([{"source": "tok"}]));
-    assert_eq!(s["healthcheck"], serde_json::json!({"test": ["CMD-SHELL", "curl x"], "interval": "1m30s"}));
-    assert_eq!(s["ulimits"], serde_json::json!({"nproc": {"soft": 10, "hard": 10}}));
+    assert_eq!(
+        s["healthcheck"],
+        serde_json::json!({"test": ["CMD-SHELL", "curl x"], "interval": "1m30s"})
+    );
+    assert_eq!(
+        s["ulimits"],
+        serde_json::json!({"nproc": {"soft": 10, "hard": 10}})
+    );
     assert_eq!(s["mem_limit"], serde_json::json!(1073741824));
     assert_eq!(s["cpus"], serde_json::json!(0.5));
     assert_eq!(s["stop_grace_period"], serde_json::json!("1s"));
-    assert_eq!(s["devices"], serde_json::json!([{"source": "/dev/a", "target": "/dev/b", "permissions": "rwm"}]));
+    assert_eq!(
+        s["devices"],
+        serde_json::json!([{"source": "/dev/a", "target": "/dev/b", "permissions": "rwm"}])
+    );
     assert_eq!(s["extra_hosts"], serde_json::json!(["h=1.2.3.4", "v6=::1"]));
     assert_eq!(s["expose"], serde_json::json!(["80"]));
 }
@@ -70,7 +91,10 @@ fn ports_and_volumes() {
         ])
     );
     assert_eq!(s["volumes"][0]["source"], "/proj/d");
-    assert_eq!(s["volumes"][1], serde_json::json!({"type": "volume", "source": "v", "target": "/v"}));
+    assert_eq!(
+        s["volumes"][1],
+        serde_json::json!({"type": "volume", "source": "v", "target": "/v"})
+    );
     assert_eq!(s["volumes"][2]["source"], "/proj/x");
 }
 
@@ -98,11 +122,17 @@ fn resources_and_finalize() {
     finalize(&mut root, "proj");
     let j = root.to_json();
     assert_eq!(j["name"], "proj");
-    assert_eq!(j["services"]["a"]["networks"], serde_json::json!({"default": null}));
+    assert_eq!(
+        j["services"]["a"]["networks"],
+        serde_json::json!({"default": null})
+    );
     assert!(j["services"]["c"].get("networks").is_none());
     assert_eq!(j["networks"]["default"]["name"], "proj_default");
     assert_eq!(j["networks"]["n"]["name"], "proj_n");
     assert_eq!(j["volumes"]["v"]["name"], "proj_v");
-    assert_eq!(j["volumes"]["e"], serde_json::json!({"external": true, "name": "old"}));
+    assert_eq!(
+        j["volumes"]["e"],
+        serde_json::json!({"external": true, "name": "old"})
+    );
     assert_eq!(j["volumes"]["x"]["name"], "x");
 }

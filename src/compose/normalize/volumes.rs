@@ -45,7 +45,19 @@ fn is_host_path(s: &str) -> bool {
 }
 
 const MODES: &[&str] = &[
-    "ro", "rw", "z", "Z", "nocopy", "shared", "rshared", "slave", "rslave", "private", "rprivate", "cached", "delegated",
+    "ro",
+    "rw",
+    "z",
+    "Z",
+    "nocopy",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "private",
+    "rprivate",
+    "cached",
+    "delegated",
     "consistent",
 ];
 
@@ -55,10 +67,16 @@ pub fn parse_volume(spec: &str, base: &Path, home: Option<&Path>) -> Result<Valu
         [dst] => ("", *dst, ""),
         [src, dst] => (*src, *dst, ""),
         [src, dst, mode] => (*src, *dst, *mode),
-        _ => return Err(format!("invalid volume \"{spec}\": too many `:` (use SOURCE:TARGET[:MODE])")),
+        _ => {
+            return Err(format!(
+                "invalid volume \"{spec}\": too many `:` (use SOURCE:TARGET[:MODE])"
+            ))
+        }
     };
     if dst.is_empty() {
-        return Err(format!("invalid volume \"{spec}\": the target path is empty"));
+        return Err(format!(
+            "invalid volume \"{spec}\": the target path is empty"
+        ));
     }
     if !dst.starts_with('/') {
         return Err(format!("invalid volume \"{spec}\": the target `{dst}` must be an absolute path in the container"));
@@ -67,7 +85,11 @@ pub fn parse_volume(spec: &str, base: &Path, home: Option<&Path>) -> Result<Valu
     let bind = is_host_path(src);
     v.insert("type".into(), json!(if bind { "bind" } else { "volume" }));
     if !src.is_empty() {
-        let source = if bind { absolute_host_path(src, base, home) } else { src.to_string() };
+        let source = if bind {
+            absolute_host_path(src, base, home)
+        } else {
+            src.to_string()
+        };
         v.insert("source".into(), json!(source));
     }
     v.insert("target".into(), json!(dst));
@@ -114,19 +136,43 @@ mod tests {
         let base = Path::new("/proj");
         let home = Some(Path::new("/home/u"));
         let v = parse_volume("./src:/app/src:ro,z", base, home).unwrap();
-        assert_eq!(v, json!({"type": "bind", "source": "/proj/src", "target": "/app/src", "read_only": true, "bind": {"selinux": "z", "create_host_path": true}}));
-        assert_eq!(parse_volume("data:/var/lib", base, home).unwrap(), json!({"type": "volume", "source": "data", "target": "/var/lib"}));
-        assert_eq!(parse_volume("/anon", base, home).unwrap(), json!({"type": "volume", "target": "/anon"}));
-        assert_eq!(parse_volume("~/c:/c", base, home).unwrap()["source"], json!("/home/u/c"));
-        assert_eq!(parse_volume("../x/./y:/y", base, home).unwrap()["source"], json!("/x/y"));
-        assert_eq!(parse_volume("v:/v:nocopy", base, home).unwrap()["volume"], json!({"nocopy": true}));
+        assert_eq!(
+            v,
+            json!({"type": "bind", "source": "/proj/src", "target": "/app/src", "read_only": true, "bind": {"selinux": "z", "create_host_path": true}})
+        );
+        assert_eq!(
+            parse_volume("data:/var/lib", base, home).unwrap(),
+            json!({"type": "volume", "source": "data", "target": "/var/lib"})
+        );
+        assert_eq!(
+            parse_volume("/anon", base, home).unwrap(),
+            json!({"type": "volume", "target": "/anon"})
+        );
+        assert_eq!(
+            parse_volume("~/c:/c", base, home).unwrap()["source"],
+            json!("/home/u/c")
+        );
+        assert_eq!(
+            parse_volume("../x/./y:/y", base, home).unwrap()["source"],
+            json!("/x/y")
+        );
+        assert_eq!(
+            parse_volume("v:/v:nocopy", base, home).unwrap()["volume"],
+            json!({"nocopy": true})
+        );
     }
 
     #[test]
     fn errors() {
         let base = Path::new("/p");
-        assert!(parse_volume("a:b", base, None).unwrap_err().contains("must be an absolute path"));
-        assert!(parse_volume("a:/b:rx", base, None).unwrap_err().contains("unknown mode `rx`"));
-        assert!(parse_volume("a:/b:ro:x", base, None).unwrap_err().contains("too many"));
+        assert!(parse_volume("a:b", base, None)
+            .unwrap_err()
+            .contains("must be an absolute path"));
+        assert!(parse_volume("a:/b:rx", base, None)
+            .unwrap_err()
+            .contains("unknown mode `rx`"));
+        assert!(parse_volume("a:/b:ro:x", base, None)
+            .unwrap_err()
+            .contains("too many"));
     }
 }

@@ -22,7 +22,10 @@ pub fn generate() -> Value {
     let mut v = serde_json::to_value(schema).unwrap_or(Value::Null);
     widen(&mut v);
     if let Some(o) = v.as_object_mut() {
-        o.insert("$id".into(), json!("https://rcompose.dev/compose-spec.schema.json"));
+        o.insert(
+            "$id".into(),
+            json!("https://rcompose.dev/compose-spec.schema.json"),
+        );
     }
     v
 }
@@ -76,24 +79,96 @@ fn validator() -> &'static jsonschema::Validator {
 /// Check one file's tree (interpolated, not yet normalized). Every error
 /// found is returned, in document order.
 pub fn validate_file(root: &Node) -> Vec<Diag> {
+    check(root).0
+}
+
+/// Check, then remove what failed (unknown keys, values of the wrong
+/// shape), so the later phases can run and report their own problems in
+/// the same pass instead of one error per run.
+pub fn validate_and_prune(root: &mut Node) -> Vec<Diag> {
+    let (diags, mut prune) = check(root);
+    // Deepest first, and higher indexes first, so earlier removals do not
+    // shift the paths of later ones.
+    prune.sort_by(|a, b| b.cmp(a));
+    prune.dedup();
+    for pointer in prune {
+        remove_at(root, &pointer);
+    }
+    diags
+}
+
+fn remove_at(root: &mut Node, pointer: &str) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    let last = last.replace("~1", "/").replace("~0", "~");
+    let mut cur = root;
+    for raw in parent.split('/').skip(1) {
+        let part = raw.replace("~1", "/").replace("~0", "~");
+        let next = match &mut cur.value {
+            super::yaml::Value::Map(m) => m.get_mut(part.as_str()),
+            super::yaml::Value::Seq(v) => part.parse::<usize>().ok().and_then(|i| v.get_mut(i)),
+            _ => None,
+        };
+        match next {
+            Some(n) => cur = n,
+            None => return,
+        }
+    }
+    match &mut cur.value {
+        super::yaml::Value::Map(m) => {
+            m.shift_remove(last.as_str());
+        }
+        super::yaml::Value::Seq(v) => {
+            if let Ok(i) = last.parse::<usize>() {
+                if i < v.len() {
+                    v.remove(i);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn check(root: &Node) -> (Vec<Diag>, Vec<String>) {
     let instance = root.to_json();
     let mut diags: Vec<(u32, Diag)> = Vec::new();
+    let mut prune = Vec::new();
     for err in validator().iter_errors(&instance) {
+        let pointer = err.instance_path().as_str().to_string();
+        if let jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } =
+            err.kind()
+        {
+            prune.extend(
+                unexpected
+                    .iter()
+                    .map(|k| format!("{pointer}/{}", k.replace('~', "~0").replace('/', "~1"))),
+            );
+        } else if !pointer.is_empty() {
+            prune.push(pointer);
+        }
         explain(&err, root, &mut diags);
     }
     diags.sort_by_key(|(pos, _)| *pos);
     diags.dedup_by(|a, b| a.1.message == b.1.message && a.1.span == b.1.span);
-    diags.into_iter().map(|(_, d)| d).collect()
+    (diags.into_iter().map(|(_, d)| d).collect(), prune)
 }
 
 /// For "none of the accepted forms matched", the form whose type fits the
 /// value is the one the user meant: report why that one failed.
-fn meant_branch<'e>(context: &'e [Vec<jsonschema::ValidationError<'static>>], pointer: &str) -> Option<&'e jsonschema::ValidationError<'static>> {
+fn meant_branch<'e>(
+    context: &'e [Vec<jsonschema::ValidationError<'static>>],
+    pointer: &str,
+) -> Option<&'e jsonschema::ValidationError<'static>> {
     context
         .iter()
         .filter(|branch| {
             !branch.iter().any(|e| {
-                e.instance_path().as_str() == pointer && matches!(e.kind(), jsonschema::error::ValidationErrorKind::Type { .. })
+                e.instance_path().as_str() == pointer
+                    && matches!(
+                        e.kind(),
+                        jsonschema::error::ValidationErrorKind::Type { .. }
+                    )
             })
         })
         .find_map(|branch| branch.first())
@@ -114,7 +189,8 @@ fn explain(err: &jsonschema::ValidationError<'_>, root: &Node, diags: &mut Vec<(
             // No form fits the value's type: list the types that would.
             let mut expected: Vec<String> = Vec::new();
             for e in context.iter().flatten() {
-                if let (K::Type { kind }, true) = (e.kind(), e.instance_path().as_str() == pointer) {
+                if let (K::Type { kind }, true) = (e.kind(), e.instance_path().as_str() == pointer)
+                {
                     let w = type_words(kind);
                     if !expected.contains(&w) && w != "a null" {
                         expected.push(w);
@@ -124,21 +200,31 @@ fn explain(err: &jsonschema::ValidationError<'_>, root: &Node, diags: &mut Vec<(
             if expected.is_empty() {
                 Diag::error(span, format!("{place} has an invalid {found}"))
             } else {
-                Diag::error(span, format!("{place} must be {}, found {}", expected.join(" or "), a(found)))
-                    .with_label(format!("expected {}", expected.join(" or ")))
+                Diag::error(
+                    span,
+                    format!(
+                        "{place} must be {}, found {}",
+                        expected.join(" or "),
+                        a(found)
+                    ),
+                )
+                .with_label(format!("expected {}", expected.join(" or ")))
             }
             .with_help("see the Compose Specification for this attribute's accepted forms")
         }
         K::AdditionalProperties { unexpected } => {
             for key in unexpected {
-                let key_pointer = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+                let key_pointer =
+                    format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
                 let span = root.key_span_at_pointer(&key_pointer).unwrap_or(span);
                 let known = allowed_keys(&pointer);
-                let mut d = Diag::error(span, format!("unknown key `{key}` {place}")).with_label("not allowed here");
+                let mut d = Diag::error(span, format!("unknown key `{key}` {place}"))
+                    .with_label("not allowed here");
                 d = match did_you_mean(key, known.iter().map(String::as_str)) {
                     Some(h) => d.with_help(h),
-                    None if known.is_empty() => d.with_help("remove it, or prefix it with x- to keep it as an extension"),
-                    None => d.with_help(format!("allowed keys: {}", known.join(", "))),
+                    None => {
+                        d.with_help("remove it, or prefix it with x- to keep it as an extension")
+                    }
                 };
                 diags.push((span.start, d));
             }
@@ -147,15 +233,22 @@ fn explain(err: &jsonschema::ValidationError<'_>, root: &Node, diags: &mut Vec<(
         K::Type { kind } => {
             let found = node.map(|n| n.kind()).unwrap_or("value");
             let expected = type_words(kind);
-            Diag::error(span, format!("{place} must be {expected}, found {}", a(found)))
-                .with_label(format!("expected {expected}"))
-                .with_help("see the Compose Specification for this attribute's format")
+            Diag::error(
+                span,
+                format!("{place} must be {expected}, found {}", a(found)),
+            )
+            .with_label(format!("expected {expected}"))
+            .with_help("see the Compose Specification for this attribute's format")
         }
         K::Required { property } => {
             let p = property.as_str().unwrap_or_default();
-            Diag::error(span, format!("{place} is missing the required key `{p}`")).with_help(format!("add `{p}:`"))
+            Diag::error(span, format!("{place} is missing the required key `{p}`"))
+                .with_help(format!("add `{p}:`"))
         }
-        K::Enum { options } => Diag::error(span, format!("{place} must be one of {}", enum_words(options))),
+        K::Enum { options } => Diag::error(
+            span,
+            format!("{place} must be one of {}", enum_words(options)),
+        ),
         K::Pattern { .. } => {
             let shown = pointer.rsplit('/').next().unwrap_or_default();
             Diag::error(span, format!("invalid name `{shown}` {place}"))
@@ -211,7 +304,11 @@ fn type_words(kind: &jsonschema::error::TypeKind) -> String {
         jsonschema::error::TypeKind::Multiple(set) => set.iter().map(|t| t.to_string()).collect(),
     };
     // Interpolation widened every scalar with "string"; say what is meant.
-    let meaningful: Vec<String> = if raw.len() > 1 { raw.iter().filter(|t| *t != "string").cloned().collect() } else { raw };
+    let meaningful: Vec<String> = if raw.len() > 1 {
+        raw.iter().filter(|t| *t != "string").cloned().collect()
+    } else {
+        raw
+    };
     let words: Vec<String> = meaningful
         .iter()
         .map(|t| match t.as_str() {
@@ -225,7 +322,15 @@ fn type_words(kind: &jsonschema::error::TypeKind) -> String {
 }
 
 fn enum_words(options: &Value) -> String {
-    options.as_array().map(|a| a.iter().map(|o| o.to_string()).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+    options
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|o| o.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
 }
 
 /// Keys the schema allows at a place, for "did you mean".
