@@ -74,17 +74,10 @@ fn modules_depend_only_downward() {
             let mut rest = line;
             while let Some(i) = rest.find("crate::") {
                 rest = &rest[i + 7..];
-                let used: String = rest
-                    .chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect();
+                let used: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
                 let known = ALLOWED.iter().any(|(m, _)| *m == used);
                 if known && used != module && !allowed.contains(&used.as_str()) {
-                    violations.push(format!(
-                        "{}:{}: `{module}` uses `{used}`",
-                        rel.display(),
-                        n + 1
-                    ));
+                    violations.push(format!("{}:{}: `{module}` uses `{used}`", rel.display(), n + 1));
                 }
             }
         }

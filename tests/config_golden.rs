@@ -49,11 +49,7 @@ fn run_case(dir: &Path) -> Outcome {
         }
     }
     let stdin = fs::read(dir.join("stdin")).ok();
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("run rcompose");
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
@@ -62,11 +58,7 @@ fn run_case(dir: &Path) -> Outcome {
     let out = child.wait_with_output().expect("wait for rcompose");
     let here = dir.to_string_lossy().to_string();
     let root = env!("CARGO_MANIFEST_DIR");
-    let clean = |b: &[u8]| {
-        String::from_utf8_lossy(b)
-            .replace(&here, "$DIR")
-            .replace(root, "$ROOT")
-    };
+    let clean = |b: &[u8]| String::from_utf8_lossy(b).replace(&here, "$DIR").replace(root, "$ROOT");
     Outcome {
         stdout: clean(&out.stdout),
         stderr: clean(&out.stderr),

@@ -186,11 +186,7 @@ fn loader_never_panics() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x9E37_79B9_7F4A_7C15);
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(
-        dir.path().join("other.yaml"),
-        "services:\n  x:\n    image: a\n",
-    )
-    .expect("write");
+    std::fs::write(dir.path().join("other.yaml"), "services:\n  x:\n    image: a\n").expect("write");
     std::fs::write(dir.path().join("x.yaml"), "services:\n  y:\n    image: b\n").expect("write");
     std::fs::write(dir.path().join(".env"), "X=1\n").expect("write");
     let corpus = seeds();

@@ -63,8 +63,9 @@ pub fn run(global: &GlobalArgs, args: ConfigArgs, out: &Output) -> Result<ExitCo
     }
     let text = render(&args, &loaded).map_err(|e| out.error(&e))?;
     match &args.output {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| out.error(&format!("cannot write {}: {e}", path.display())))?,
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| out.error(&format!("cannot write {}: {e}", path.display())))?
+        }
         None => out.stdout(text.as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
@@ -85,12 +86,7 @@ fn render(args: &ConfigArgs, loaded: &Loaded) -> Result<String, String> {
     if args.services {
         // Dependency order, as Docker Compose lists them.
         return Ok(match &loaded.project {
-            Some(p) => lines(
-                graph::start_levels(p)
-                    .map_err(|e| e.to_string())?
-                    .into_iter()
-                    .flatten(),
-            ),
+            Some(p) => lines(graph::start_levels(p).map_err(|e| e.to_string())?.into_iter().flatten()),
             None => lines(keys("services")),
         });
     }
@@ -114,9 +110,7 @@ fn render(args: &ConfigArgs, loaded: &Loaded) -> Result<String, String> {
         })));
     }
     let json = match &loaded.project {
-        Some(p) => {
-            serde_json::to_value(p).map_err(|e| format!("cannot render the project: {e}"))?
-        }
+        Some(p) => serde_json::to_value(p).map_err(|e| format!("cannot render the project: {e}"))?,
         None => tree.to_json(),
     };
     Ok(match args.format.as_str() {

@@ -41,8 +41,7 @@ impl Output {
         }
         let text = if self.color {
             let handler =
-                miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode())
-                    .with_context_lines(1);
+                miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode()).with_context_lines(1);
             let mut s = String::new();
             for d in diags {
                 let _ = handler.render_report(&mut s, &d.render_with(sources));

@@ -108,27 +108,13 @@ fn needs_quotes(s: &str) -> bool {
     let lower = s.to_ascii_lowercase();
     let typed = matches!(
         lower.as_str(),
-        "~" | "null"
-            | "true"
-            | "false"
-            | "yes"
-            | "no"
-            | "on"
-            | "off"
-            | "y"
-            | "n"
-            | ".inf"
-            | "-.inf"
-            | "+.inf"
-            | ".nan"
+        "~" | "null" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | ".inf" | "-.inf" | "+.inf" | ".nan"
     );
     if typed || looks_numeric(s) {
         return true;
     }
     let first = s.as_bytes()[0];
-    if b"-?:,[]{}#&*!|>'\"%@`".contains(&first)
-        && !(first == b'-' && s.len() > 1 && s.as_bytes()[1] != b' ')
-    {
+    if b"-?:,[]{}#&*!|>'\"%@`".contains(&first) && !(first == b'-' && s.len() > 1 && s.as_bytes()[1] != b' ') {
         return true;
     }
     s.contains(": ")
@@ -150,11 +136,7 @@ fn looks_numeric(s: &str) -> bool {
     if let Some(o) = t.strip_prefix("0o") {
         return !o.is_empty() && o.chars().all(|c| c.is_digit(8));
     }
-    if t.parse::<f64>().is_ok()
-        && t.chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_digit() || c == '.')
-    {
+    if t.parse::<f64>().is_ok() && t.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '.') {
         return true;
     }
     // YAML 1.1 sexagesimal integers (`190:20:30`, so also `80:80`).

@@ -145,10 +145,7 @@ impl Diag {
 
     /// Attach the source text so miette can render the snippet.
     pub fn render_with<'a>(&'a self, sources: &'a SourceMap) -> Rendered<'a> {
-        Rendered {
-            diag: self,
-            sources,
-        }
+        Rendered { diag: self, sources }
     }
 }
 
@@ -198,10 +195,7 @@ impl Diagnostic for Rendered<'_> {
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.diag
-            .help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.diag.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
@@ -238,11 +232,10 @@ fn label(span: Span, text: &str, primary: bool) -> LabeledSpan {
 /// Render diagnostics as plain text (no colour), the form tests compare and
 /// that is printed when stderr is not a terminal.
 pub fn render_plain(diags: &[Diag], sources: &SourceMap) -> String {
-    let handler =
-        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-            // No wrapping: paths and values stay whole, for people and for diff.
-            .with_width(usize::MAX / 4)
-            .with_context_lines(1);
+    let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+        // No wrapping: paths and values stay whole, for people and for diff.
+        .with_width(usize::MAX / 4)
+        .with_context_lines(1);
     let mut out = String::new();
     for d in diags {
         let r = d.render_with(sources);

@@ -5,12 +5,21 @@ use std::path::{Path, PathBuf};
 
 use super::diag::{Diag, Span};
 
-/// Names searched, in order of preference, in each directory going up.
+/// Names searched, in Docker Compose's order of preference, in each
+/// directory going up (`docker-compose.yml` before `.yaml`, as it always was).
 pub const COMPOSE_NAMES: &[&str] = &[
     "compose.yaml",
     "compose.yml",
-    "docker-compose.yaml",
     "docker-compose.yml",
+    "docker-compose.yaml",
+];
+
+/// Override files, any of which goes with any of the names above.
+pub const OVERRIDE_NAMES: &[&str] = &[
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
 ];
 
 #[derive(Debug, PartialEq)]
@@ -54,10 +63,7 @@ pub fn find_compose_files(start: &Path) -> Result<Found, DiscoverError> {
         };
         let mut warnings = Vec::new();
         if present.len() > 1 {
-            let all: Vec<String> = present
-                .iter()
-                .map(|n| dir.join(n).display().to_string())
-                .collect();
+            let all: Vec<String> = present.iter().map(|n| dir.join(n).display().to_string()).collect();
             warnings.push(format!(
                 "Found multiple config files with supported names: {}\nUsing {}",
                 all.join(", "),
@@ -65,14 +71,8 @@ pub fn find_compose_files(start: &Path) -> Result<Found, DiscoverError> {
             ));
         }
         let mut files = vec![dir.join(first)];
-        // The override of the chosen file's family (compose.* or docker-compose.*).
-        let (stem, _) = first.rsplit_once('.').unwrap_or((first, ""));
-        for ext in ["yaml", "yml"] {
-            let o = dir.join(format!("{stem}.override.{ext}"));
-            if o.is_file() {
-                files.push(o);
-                break;
-            }
+        if let Some(o) = OVERRIDE_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file()) {
+            files.push(o);
         }
         return Ok(Found { files, warnings });
     }
@@ -104,17 +104,10 @@ pub fn split_env_list(value: &str) -> Vec<String> {
 /// `--project-directory`, else the first file's directory (stdin: the cwd).
 pub fn project_directory(flag: Option<&Path>, files: &[PathBuf], cwd: &Path) -> PathBuf {
     if let Some(f) = flag {
-        return if f.is_absolute() {
-            f.to_path_buf()
-        } else {
-            cwd.join(f)
-        };
+        return if f.is_absolute() { f.to_path_buf() } else { cwd.join(f) };
     }
     match files.first() {
-        Some(f) if f.as_os_str() != "-" => f
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| cwd.to_path_buf()),
+        Some(f) if f.as_os_str() != "-" => f.parent().map(Path::to_path_buf).unwrap_or_else(|| cwd.to_path_buf()),
         _ => cwd.to_path_buf(),
     }
 }
@@ -185,23 +178,15 @@ mod tests {
         std::fs::write(t.path().join("docker-compose.override.yml"), "").unwrap();
         std::fs::write(t.path().join("compose.override.yaml"), "").unwrap();
         let f = find_compose_files(&deep).unwrap();
-        assert_eq!(
-            f.files,
-            vec![
-                t.path().join("docker-compose.yml"),
-                t.path().join("docker-compose.override.yml")
-            ]
-        );
+        // Any override goes with any main file; compose.override.* comes first.
+        assert_eq!(f.files, vec![t.path().join("docker-compose.yml"), t.path().join("compose.override.yaml")]);
         assert!(f.warnings.is_empty());
 
         std::fs::write(t.path().join("compose.yaml"), "").unwrap();
         let f = find_compose_files(&deep).unwrap();
         assert_eq!(
             f.files,
-            vec![
-                t.path().join("compose.yaml"),
-                t.path().join("compose.override.yaml")
-            ]
+            vec![t.path().join("compose.yaml"), t.path().join("compose.override.yaml")]
         );
         assert!(f.warnings[0].starts_with("Found multiple config files with supported names"));
     }
@@ -210,9 +195,7 @@ mod tests {
     fn not_found_names_what_to_do() {
         let t = tempfile::tempdir().unwrap();
         let d = find_compose_files(t.path()).unwrap_err().into_diag();
-        assert!(d
-            .message
-            .starts_with("no configuration file provided: not found"));
+        assert!(d.message.starts_with("no configuration file provided: not found"));
         assert!(d.help.unwrap().contains("compose.yaml"));
     }
 
@@ -223,10 +206,7 @@ mod tests {
             vec![PathBuf::from("a.yml"), PathBuf::from("b.yml")]
         );
         assert_eq!(split_compose_file_env("a.yml;b.yml", Some(";")).len(), 2);
-        assert_eq!(
-            split_env_list(" debug, ,monitoring "),
-            vec!["debug", "monitoring"]
-        );
+        assert_eq!(split_env_list(" debug, ,monitoring "), vec!["debug", "monitoring"]);
     }
 
     #[test]
@@ -234,10 +214,7 @@ mod tests {
         assert_eq!(normalize_project_name("My.Project_Dir"), "myproject_dir");
         assert_eq!(normalize_project_name("__x-Y"), "x-y");
         let dir = Path::new("/srv/My App");
-        assert_eq!(
-            project_name(Some("p"), Some("e"), Some("f"), dir).unwrap(),
-            "p"
-        );
+        assert_eq!(project_name(Some("p"), Some("e"), Some("f"), dir).unwrap(), "p");
         assert_eq!(project_name(None, Some("e"), Some("f"), dir).unwrap(), "e");
         assert_eq!(project_name(None, None, Some("f"), dir).unwrap(), "f");
         assert_eq!(project_name(None, None, None, dir).unwrap(), "myapp");

@@ -43,12 +43,7 @@ impl Parser<'_> {
     fn span(&self, start: usize, end: usize) -> Span {
         let before = &self.text[..start.min(self.text.len())];
         let line = before.matches('\n').count() as u32 + 1;
-        let col = before
-            .rsplit('\n')
-            .next()
-            .map(|l| l.chars().count())
-            .unwrap_or(0) as u32
-            + 1;
+        let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) as u32 + 1;
         Span {
             file: self.file,
             start: start as u32,
@@ -89,9 +84,7 @@ impl Parser<'_> {
                 }
                 _ => {}
             }
-            if self.text[self.pos..].starts_with("export ")
-                || self.text[self.pos..].starts_with("export\t")
-            {
+            if self.text[self.pos..].starts_with("export ") || self.text[self.pos..].starts_with("export\t") {
                 self.pos += 7;
                 self.skip_spaces();
             }
@@ -106,10 +99,7 @@ impl Parser<'_> {
     fn entry(&mut self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(), Diag> {
         let key_start = self.pos;
         while self.pos < self.bytes.len()
-            && !matches!(
-                self.bytes[self.pos],
-                b'=' | b':' | b'\n' | b' ' | b'\t' | b'\r' | b'#'
-            )
+            && !matches!(self.bytes[self.pos], b'=' | b':' | b'\n' | b' ' | b'\t' | b'\r' | b'#')
         {
             self.pos += 1;
         }
@@ -126,15 +116,10 @@ impl Parser<'_> {
             let end = self.line_end(key_start);
             return Err(Diag::error(
                 self.span(key_start, end),
-                format!(
-                    "invalid line in env file: `{}`",
-                    self.text[key_start..end].trim_end()
-                ),
+                format!("invalid line in env file: `{}`", self.text[key_start..end].trim_end()),
             )
             .with_label("not KEY=VALUE")
-            .with_help(
-                "variable names contain only letters, digits and `_` (no spaces); write KEY=VALUE",
-            ));
+            .with_help("variable names contain only letters, digits and `_` (no spaces); write KEY=VALUE"));
         }
         let key = key.to_string();
         if !matches!(at, Some(b'=' | b':')) {
@@ -157,10 +142,7 @@ impl Parser<'_> {
                 let end = self.line_end(self.pos);
                 let line = &self.text[self.pos..end];
                 // ` #` starts a comment; a `#` inside a word does not.
-                let cut = line
-                    .find(" #")
-                    .or_else(|| line.find("\t#"))
-                    .unwrap_or(line.len());
+                let cut = line.find(" #").or_else(|| line.find("\t#")).unwrap_or(line.len());
                 let raw = line[..cut].trim().to_string();
                 self.pos = end;
                 self.expand(&raw, key_start, lookup)?
@@ -170,19 +152,12 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn expand(
-        &self,
-        raw: &str,
-        at: usize,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<String, Diag> {
-        let local = |k: &str| self.out.get(k).cloned().or_else(|| lookup(k));
+    fn expand(&self, raw: &str, at: usize, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, Diag> {
+        // The environment wins over the file's own earlier keys, as in compose-go.
+        let local = |k: &str| lookup(k).or_else(|| self.out.get(k).cloned());
         interpolate_str(raw, &local).map(|(s, _)| s).map_err(|e| {
-            Diag::error(
-                self.span(at, self.line_end(at)),
-                format!("in env file: {e}"),
-            )
-            .with_help("write `${NAME}`, `${NAME:-default}`, or `$$` for a literal `$`")
+            Diag::error(self.span(at, self.line_end(at)), format!("in env file: {e}"))
+                .with_help("write `${NAME}`, `${NAME:-default}`, or `$$` for a literal `$`")
         })
     }
 
@@ -193,13 +168,12 @@ impl Parser<'_> {
         let mut out = Vec::new();
         loop {
             let Some(&b) = self.bytes.get(self.pos) else {
-                return Err(Diag::error(
-                    self.span(open, open + 1),
-                    "unterminated quoted value in env file",
-                )
-                .with_label("quote opened here")
-                .with_related(*key_span, "for this variable")
-                .with_help(format!("close the value with {}", q as char)));
+                return Err(
+                    Diag::error(self.span(open, open + 1), "unterminated quoted value in env file")
+                        .with_label("quote opened here")
+                        .with_related(*key_span, "for this variable")
+                        .with_help(format!("close the value with {}", q as char)),
+                );
             };
             self.pos += 1;
             if b == q {
@@ -249,10 +223,7 @@ mod tests {
     use super::*;
 
     fn parse_ok(text: &str) -> IndexMap<String, String> {
-        parse(text, FileId(0), &|k| {
-            (k == "HOST_VAR").then(|| "from-host".to_string())
-        })
-        .expect("parses")
+        parse(text, FileId(0), &|k| (k == "HOST_VAR").then(|| "from-host".to_string())).expect("parses")
     }
 
     #[test]
@@ -300,9 +271,7 @@ mod tests {
         let errs = parse("OK=1\nBAD KEY=2\n1X=3\nQ=\"open\n", FileId(0), &|_| None).unwrap_err();
         assert_eq!(errs.len(), 3, "{errs:?}");
         assert_eq!(errs[0].span.line, 2);
-        assert!(errs[0]
-            .message
-            .contains("invalid line in env file: `BAD KEY=2`"));
+        assert!(errs[0].message.contains("invalid line in env file: `BAD KEY=2`"));
         assert_eq!(errs[1].span.line, 3);
         assert_eq!((errs[2].span.line, errs[2].span.col), (4, 3));
         assert!(errs[2].message.contains("unterminated quoted value"));
@@ -311,9 +280,7 @@ mod tests {
     #[test]
     fn text_after_quotes_and_bad_interpolation() {
         let errs = parse("A=\"x\" y\nB=${\n", FileId(0), &|_| None).unwrap_err();
-        assert!(errs[0]
-            .message
-            .contains("unexpected text after a quoted value"));
+        assert!(errs[0].message.contains("unexpected text after a quoted value"));
         assert!(errs[1].message.contains("missing closing brace"));
     }
 }

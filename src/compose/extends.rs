@@ -63,13 +63,7 @@ pub fn apply(root: &mut Node, load_other: &mut LoadOther<'_>) -> Vec<Diag> {
 }
 
 impl Resolver<'_, '_> {
-    fn resolve(
-        &mut self,
-        tree: &Node,
-        origin: Origin,
-        name: &str,
-        chain: &mut Vec<(Origin, String)>,
-    ) -> Option<Node> {
+    fn resolve(&mut self, tree: &Node, origin: Origin, name: &str, chain: &mut Vec<(Origin, String)>) -> Option<Node> {
         let id = (origin.clone(), name.to_string());
         if let Some(done) = self.done.get(&id) {
             return Some(done.clone());
@@ -80,23 +74,16 @@ impl Resolver<'_, '_> {
         let services = tree.get("services").and_then(Node::as_map);
         let svc = services.and_then(|s| s.get(name))?.clone();
         if chain.contains(&id) {
-            let mut names: Vec<String> = chain
-                .iter()
-                .skip_while(|c| **c != id)
-                .map(|(_, n)| n.clone())
-                .collect();
+            let mut names: Vec<String> = chain.iter().skip_while(|c| **c != id).map(|(_, n)| n.clone()).collect();
             names.push(name.to_string());
-            self.failed
-                .extend(chain.iter().skip_while(|c| **c != id).cloned());
+            self.failed.extend(chain.iter().skip_while(|c| **c != id).cloned());
             self.diags.push(
                 Diag::error(
                     svc.get("extends").map(|e| e.span).unwrap_or(svc.span),
                     format!("circular extends: {}", names.join(" -> ")),
                 )
                 .with_label("this extends closes the loop")
-                .with_help(
-                    "break the loop: a service cannot extend itself, directly or through others",
-                ),
+                .with_help("break the loop: a service cannot extend itself, directly or through others"),
             );
             return None;
         }
@@ -107,9 +94,7 @@ impl Resolver<'_, '_> {
         let (base_name, file, name_span) = match &ext.value {
             Value::String(s) => (s.clone(), None, ext.span),
             Value::Map(m) => (
-                m.get("service")
-                    .and_then(Node::scalar_text)
-                    .unwrap_or_default(),
+                m.get("service").and_then(Node::scalar_text).unwrap_or_default(),
                 m.get("file").and_then(Node::as_str).map(PathBuf::from),
                 m.get("service").map(|n| n.span).unwrap_or(ext.span),
             ),
@@ -160,20 +145,13 @@ impl Resolver<'_, '_> {
     ) -> Option<Node> {
         let services = tree.get("services").and_then(Node::as_map);
         if services.is_none_or(|s| !s.contains_key(name)) {
-            let known: Vec<&str> = services
-                .into_iter()
-                .flatten()
-                .map(|(k, _)| k.name.as_str())
-                .collect();
+            let known: Vec<&str> = services.into_iter().flatten().map(|(k, _)| k.name.as_str()).collect();
             let where_ = match &origin {
                 Some(p) => format!(" in {}", p.display()),
                 None => String::new(),
             };
-            let mut d = Diag::error(
-                span,
-                format!("cannot extend service `{name}`: no such service{where_}"),
-            )
-            .with_label("unknown service");
+            let mut d = Diag::error(span, format!("cannot extend service `{name}`: no such service{where_}"))
+                .with_label("unknown service");
             d = match did_you_mean(name, known) {
                 Some(h) => d.with_help(h),
                 None => d.with_help("name a service defined in that file"),
@@ -219,10 +197,7 @@ mod tests {
             r["services"]["cli"],
             json!({"image": "c", "user": "root", "environment": {"A": "1", "B": "2"}})
         );
-        assert_eq!(
-            r["services"]["far"],
-            json!({"image": "r", "cap_add": ["A", "B"]})
-        );
+        assert_eq!(r["services"]["far"], json!({"image": "r", "cap_add": ["A", "B"]}));
     }
 
     #[test]
@@ -239,10 +214,7 @@ mod tests {
     fn unknown_services_and_files() {
         let (_, d) = run("services:\n  webapp: {image: x}\n  w: {extends: web-app}\n  z: {extends: {file: /nope.yaml, service: a}}\n", "");
         assert_eq!(d.len(), 2, "{d:?}");
-        assert_eq!(
-            d[0].message,
-            "cannot extend service `web-app`: no such service"
-        );
+        assert_eq!(d[0].message, "cannot extend service `web-app`: no such service");
         assert_eq!(d[0].help.as_deref(), Some("did you mean `webapp`?"));
         assert!(d[1].message.contains("cannot read /nope.yaml"));
     }

@@ -76,8 +76,7 @@ pub fn start_levels(project: &Project) -> Result<Vec<Vec<String>>, CycleError> {
     let g = graph(project);
     let mut level: BTreeMap<&str, usize> = BTreeMap::new();
     // Longest path from a root, by relaxation in topological order.
-    let order = petgraph::algo::toposort(&g, None)
-        .map_err(|c| CycleError(vec![c.node_id().to_string()]))?;
+    let order = petgraph::algo::toposort(&g, None).map_err(|c| CycleError(vec![c.node_id().to_string()]))?;
     for n in order {
         let l = g
             .neighbors_directed(n, petgraph::Direction::Incoming)
@@ -150,10 +149,7 @@ mod tests {
     #[test]
     fn cycles_are_named() {
         let p = project(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"]), ("d", &["d"])]);
-        assert_eq!(
-            dependency_cycles(&p),
-            vec![vec!["a", "b", "c", "a"], vec!["d", "d"]]
-        );
+        assert_eq!(dependency_cycles(&p), vec![vec!["a", "b", "c", "a"], vec!["d", "d"]]);
         assert_eq!(
             start_levels(&p).unwrap_err().to_string(),
             "dependency cycle detected: a -> b -> c -> a"

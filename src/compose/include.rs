@@ -22,22 +22,13 @@ pub fn entries(root: &Node) -> (Vec<IncludeEntry>, Vec<Diag>) {
     let strings = |n: Option<&Node>| -> Vec<PathBuf> {
         match n {
             Some(n) => match n.as_seq() {
-                Some(items) => items
-                    .iter()
-                    .filter_map(Node::as_str)
-                    .map(PathBuf::from)
-                    .collect(),
+                Some(items) => items.iter().filter_map(Node::as_str).map(PathBuf::from).collect(),
                 None => n.as_str().map(PathBuf::from).into_iter().collect(),
             },
             None => Vec::new(),
         }
     };
-    for item in root
-        .get("include")
-        .and_then(Node::as_seq)
-        .into_iter()
-        .flatten()
-    {
+    for item in root.get("include").and_then(Node::as_seq).into_iter().flatten() {
         let paths = match item.as_str() {
             Some(p) => vec![PathBuf::from(p)],
             None => strings(item.get("path")),
@@ -51,10 +42,7 @@ pub fn entries(root: &Node) -> (Vec<IncludeEntry>, Vec<Diag>) {
         }
         out.push(IncludeEntry {
             paths,
-            project_directory: item
-                .get("project_directory")
-                .and_then(Node::as_str)
-                .map(PathBuf::from),
+            project_directory: item.get("project_directory").and_then(Node::as_str).map(PathBuf::from),
             env_files: strings(item.get("env_file")),
             span: item.span,
         });
@@ -62,10 +50,7 @@ pub fn entries(root: &Node) -> (Vec<IncludeEntry>, Vec<Diag>) {
     (out, diags)
 }
 
-pub fn apply(
-    root: &mut Node,
-    load: &mut dyn FnMut(&IncludeEntry) -> Result<Node, Vec<Diag>>,
-) -> Vec<Diag> {
+pub fn apply(root: &mut Node, load: &mut dyn FnMut(&IncludeEntry) -> Result<Node, Vec<Diag>>) -> Vec<Diag> {
     let (list, mut diags) = entries(root);
     if let Some(m) = root.as_map_mut() {
         m.shift_remove("include");
@@ -85,9 +70,9 @@ pub fn apply(
             };
             let ours = top
                 .entry(Key::new(section, entry.span))
-                .or_insert_with(|| Node::map(Map::new(), entry.span));
+                .or_insert_with(|| Node::map(Map::default(), entry.span));
             if ours.is_null() {
-                *ours = Node::map(Map::new(), entry.span);
+                *ours = Node::map(Map::default(), entry.span);
             }
             let Some(ours) = ours.as_map_mut() else {
                 continue;
@@ -101,16 +86,11 @@ pub fn apply(
                     diags.push(
                         Diag::error(
                             mine.span,
-                            format!(
-                                "{section}.{} conflicts with the one imported by include",
-                                k.name
-                            ),
+                            format!("{section}.{} conflicts with the one imported by include", k.name),
                         )
                         .with_label("defined here")
                         .with_related(k.span, "and in the included project")
-                        .with_help(
-                            "rename one of them: include adds resources, it does not merge them",
-                        ),
+                        .with_help("rename one of them: include adds resources, it does not merge them"),
                     );
                     continue;
                 }
@@ -149,9 +129,6 @@ mod tests {
         assert_eq!(j["services"]["web"]["image"], "w");
         assert!(j["volumes"]["data"].is_object());
         assert_eq!(d.len(), 1);
-        assert_eq!(
-            d[0].message,
-            "services.web conflicts with the one imported by include"
-        );
+        assert_eq!(d[0].message, "services.web conflicts with the one imported by include");
     }
 }

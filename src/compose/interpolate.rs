@@ -29,10 +29,7 @@ impl std::fmt::Display for InterpError {
 
 /// Substitute variables in `s`. Returns the text and the names that were
 /// unset and had no default (Docker Compose warns about those).
-pub fn interpolate_str(
-    s: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<(String, Vec<String>), InterpError> {
+pub fn interpolate_str(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(String, Vec<String>), InterpError> {
     let mut p = Interp {
         src: s.as_bytes(),
         pos: 0,
@@ -122,9 +119,7 @@ impl Interp<'_> {
     fn braced(&mut self) -> Result<String, InterpError> {
         self.depth += 1;
         if self.depth > 64 {
-            return Err(InterpError::Syntax(
-                "variables nest more than 64 deep".into(),
-            ));
+            return Err(InterpError::Syntax("variables nest more than 64 deep".into()));
         }
         let start = self.pos;
         while self.pos < self.src.len() && is_name_char(self.src[self.pos]) {
@@ -133,22 +128,20 @@ impl Interp<'_> {
         let name = String::from_utf8_lossy(&self.src[start..self.pos]).into_owned();
         let valid_name = !name.is_empty() && is_name_start(name.as_bytes()[0]);
         let rest = &self.src[self.pos..];
-        let op: &[u8] =
-            if rest.starts_with(b":-") || rest.starts_with(b":?") || rest.starts_with(b":+") {
-                &rest[..2]
-            } else if rest.starts_with(b"-") || rest.starts_with(b"?") || rest.starts_with(b"+") {
-                &rest[..1]
-            } else if rest.starts_with(b"}") {
-                b""
-            } else if rest.is_empty() {
-                return Err(InterpError::Syntax("missing closing brace `}`".into()));
-            } else {
-                let shown =
-                    String::from_utf8_lossy(&self.src[start.saturating_sub(2)..]).into_owned();
-                return Err(InterpError::Syntax(format!(
-                    "invalid interpolation format for `{shown}`"
-                )));
-            };
+        let op: &[u8] = if rest.starts_with(b":-") || rest.starts_with(b":?") || rest.starts_with(b":+") {
+            &rest[..2]
+        } else if rest.starts_with(b"-") || rest.starts_with(b"?") || rest.starts_with(b"+") {
+            &rest[..1]
+        } else if rest.starts_with(b"}") {
+            b""
+        } else if rest.is_empty() {
+            return Err(InterpError::Syntax("missing closing brace `}`".into()));
+        } else {
+            let shown = String::from_utf8_lossy(&self.src[start.saturating_sub(2)..]).into_owned();
+            return Err(InterpError::Syntax(format!(
+                "invalid interpolation format for `{shown}`"
+            )));
+        };
         if !valid_name {
             let shown = String::from_utf8_lossy(&self.src[start.saturating_sub(2)..]).into_owned();
             return Err(InterpError::Syntax(format!(
@@ -231,22 +224,30 @@ pub fn interpolate_tree(root: &mut Node, lookup: &dyn Fn(&str) -> Option<String>
     diags
 }
 
-fn walk(
-    node: &mut Node,
+fn walk<'a>(
+    node: &'a mut Node,
     lookup: &dyn Fn(&str) -> Option<String>,
-    path: &mut Vec<String>,
+    path: &mut Vec<&'a str>,
     diags: &mut Vec<Diag>,
     warned: &mut Vec<String>,
 ) {
-    match &mut node.value {
-        Value::String(s) if s.contains('$') => match interpolate_str(s, lookup) {
+    if let Value::String(s) = &node.value {
+        if !s.contains('$') {
+            return;
+        }
+        match interpolate_str(s, lookup) {
             Ok((out, unset)) => {
                 for name in unset {
                     if !warned.contains(&name) {
                         diags.push(
-                            Diag::warning(node.span, format!("the \"{name}\" variable is not set, defaulting to a blank string"))
-                                .with_label("used here")
-                                .with_help(format!("set {name} in the environment or in .env, or give a default: ${{{name}:-value}}")),
+                            Diag::warning(
+                                node.span,
+                                format!("the \"{name}\" variable is not set, defaulting to a blank string"),
+                            )
+                            .with_label("used here")
+                            .with_help(format!(
+                                "set {name} in the environment or in .env, or give a default: ${{{name}:-value}}"
+                            )),
                         );
                         warned.push(name);
                     }
@@ -255,26 +256,28 @@ fn walk(
             }
             Err(e) => {
                 let help = match &e {
-                    InterpError::Required { name, .. } => {
-                        format!("set {name} in the environment or in .env")
-                    }
+                    InterpError::Required { name, .. } => format!("set {name} in the environment or in .env"),
                     InterpError::Syntax(_) => {
                         "write `${NAME}`, `${NAME:-default}`, ... or `$$` for a literal `$`".into()
                     }
                 };
                 diags.push(Diag::error(node.span, e.to_string()).with_help(help));
             }
-        },
+        }
+        return;
+    }
+    match &mut node.value {
         Value::Seq(items) => {
-            for (i, item) in items.iter_mut().enumerate() {
-                path.push(i.to_string());
+            // Indexes only ever match a `*` in the cast table.
+            for item in items.iter_mut() {
+                path.push("*");
                 walk(item, lookup, path, diags, warned);
                 path.pop();
             }
         }
         Value::Map(m) => {
             for (k, v) in m.iter_mut() {
-                path.push(k.name.clone());
+                path.push(k.name.as_str());
                 walk(v, lookup, path, diags, warned);
                 path.pop();
             }
@@ -305,23 +308,14 @@ const CASTS: &[(&str, Cast)] = &[
     ("services.*.init", Cast::Bool),
     ("services.*.deploy.replicas", Cast::Int),
     ("services.*.deploy.update_config.parallelism", Cast::Int),
-    (
-        "services.*.deploy.update_config.max_failure_ratio",
-        Cast::Float,
-    ),
+    ("services.*.deploy.update_config.max_failure_ratio", Cast::Float),
     ("services.*.deploy.rollback_config.parallelism", Cast::Int),
-    (
-        "services.*.deploy.rollback_config.max_failure_ratio",
-        Cast::Float,
-    ),
+    ("services.*.deploy.rollback_config.max_failure_ratio", Cast::Float),
     ("services.*.deploy.restart_policy.max_attempts", Cast::Int),
     ("services.*.deploy.resources.limits.cpus", Cast::Float),
     ("services.*.deploy.resources.limits.pids", Cast::Int),
     ("services.*.deploy.resources.reservations.cpus", Cast::Float),
-    (
-        "services.*.deploy.resources.reservations.devices.*.count",
-        Cast::Int,
-    ),
+    ("services.*.deploy.resources.reservations.devices.*.count", Cast::Int),
     ("services.*.depends_on.*.required", Cast::Bool),
     ("services.*.depends_on.*.restart", Cast::Bool),
     ("services.*.healthcheck.retries", Cast::Int),
@@ -358,20 +352,25 @@ const CASTS: &[(&str, Cast)] = &[
     ("configs.*.external", Cast::Bool),
 ];
 
-fn path_matches(pattern: &str, path: &[String]) -> bool {
-    let parts: Vec<&str> = pattern.split('.').collect();
-    parts.len() == path.len() && parts.iter().zip(path).all(|(p, s)| *p == "*" || p == s)
+/// The table split into segments once: this runs for every string value.
+fn cast_table() -> &'static [(Vec<&'static str>, Cast)] {
+    static TABLE: std::sync::OnceLock<Vec<(Vec<&'static str>, Cast)>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| CASTS.iter().map(|(p, c)| (p.split('.').collect(), *c)).collect())
 }
 
 /// The type the spec wants at `path`, where a file may hold a string.
-pub(crate) fn cast_at(path: &[String]) -> Option<Cast> {
-    CASTS
+pub(crate) fn cast_at(path: &[&str]) -> Option<Cast> {
+    // Every pattern is at least three deep and starts with a section name.
+    if path.len() < 3 || !matches!(path[0], "services" | "networks" | "volumes" | "secrets" | "configs") {
+        return None;
+    }
+    cast_table()
         .iter()
-        .find(|(p, _)| path_matches(p, path))
+        .find(|(parts, _)| parts.len() == path.len() && parts.iter().zip(path).all(|(p, s)| *p == "*" || p == s))
         .map(|(_, k)| *k)
 }
 
-fn cast(path: &[String], s: String) -> Value {
+fn cast(path: &[&str], s: String) -> Value {
     match cast_at(path) {
         Some(kind) => cast_to(kind, s),
         None => Value::String(s),
@@ -387,16 +386,8 @@ pub(crate) fn cast_to(kind: Cast, s: String) -> Value {
             "false" | "no" | "n" | "off" => Value::Bool(false),
             _ => Value::String(s),
         },
-        Cast::Int => s
-            .trim()
-            .parse::<i64>()
-            .map(Value::Int)
-            .unwrap_or(Value::String(s)),
-        Cast::Float => s
-            .trim()
-            .parse::<f64>()
-            .map(Value::Float)
-            .unwrap_or(Value::String(s)),
+        Cast::Int => s.trim().parse::<i64>().map(Value::Int).unwrap_or(Value::String(s)),
+        Cast::Float => s.trim().parse::<f64>().map(Value::Float).unwrap_or(Value::String(s)),
     }
 }
 
@@ -469,10 +460,7 @@ mod tests {
             "required variable EMPTY is missing a value"
         );
         assert!(run("${EMPTY?}").is_ok());
-        assert_eq!(
-            run("${SET").unwrap_err().to_string(),
-            "missing closing brace `}`"
-        );
+        assert_eq!(run("${SET").unwrap_err().to_string(), "missing closing brace `}`");
         assert!(run("${}")
             .unwrap_err()
             .to_string()

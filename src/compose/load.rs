@@ -8,9 +8,7 @@ use indexmap::IndexMap;
 use super::diag::{Diag, SourceMap, Span};
 use super::model::Project;
 use super::yaml::{Key, Node, Value};
-use super::{
-    discover, dotenv, extends, include, interpolate, merge, normalize, profiles, schema, validate,
-};
+use super::{discover, dotenv, extends, include, interpolate, merge, normalize, profiles, schema, validate};
 
 /// Everything the command line (or a test) says about what to load.
 #[derive(Clone, Debug, Default)]
@@ -116,17 +114,13 @@ struct Environment<'a> {
 
 impl Environment<'_> {
     fn get(&self, key: &str) -> Option<String> {
-        self.process
-            .get(key)
-            .or_else(|| self.dotenv.get(key))
-            .cloned()
+        self.process.get(key).or_else(|| self.dotenv.get(key)).cloned()
     }
 }
 
 impl<'a> Loader<'a> {
     fn error(&mut self, message: impl Into<String>, help: impl Into<String>) {
-        self.diags
-            .push(Diag::error(Span::NONE, message).with_help(help));
+        self.diags.push(Diag::error(Span::NONE, message).with_help(help));
     }
 
     /// Keep the diagnostics; say whether any of them is an error.
@@ -140,15 +134,11 @@ impl<'a> Loader<'a> {
         let opts = self.opts;
         // 1. discover — COMPOSE_* may also come from a `.env` in the working
         // directory, as Docker Compose reads it before it knows the files.
-        let early_dir = opts
-            .project_directory
-            .clone()
-            .unwrap_or_else(|| opts.cwd.clone());
+        let early_dir = opts.project_directory.clone().unwrap_or_else(|| opts.cwd.clone());
         let early_env = self.read_env_files(&self.default_env_files(&early_dir), opts)?;
         let setting = |k: &str| early_env.get(k);
         let files = self.compose_files(&setting)?;
-        let project_dir =
-            discover::project_directory(opts.project_directory.as_deref(), &files, &opts.cwd);
+        let project_dir = discover::project_directory(opts.project_directory.as_deref(), &files, &opts.cwd);
 
         // 2. environment of the project
         let env_files = self.default_env_files(&project_dir);
@@ -165,13 +155,11 @@ impl<'a> Loader<'a> {
         // Errors so far are kept; the phases below still run on what was
         // valid so that one pass reports everything (load() fails at the end).
 
-        // 4. merge in order (onto nothing first, so `!reset` in a single
-        // file is resolved too), then include
-        let empty = Node::map(Default::default(), Span::NONE);
-        let mut root = trees.into_iter().fold(empty, merge::merge);
-        if root.as_map().is_none_or(|m| m.is_empty()) {
-            return None;
-        }
+        // 4. merge in order (the first file's `!reset` tags are resolved
+        // too, as if merged onto nothing), then include
+        let mut trees = trees.into_iter();
+        let first = trees.next().and_then(merge::resolve_tags)?;
+        let mut root = trees.fold(first, merge::merge);
         let inc = include::apply(&mut root, &mut |entry| self.load_included(entry, &lookup));
         self.absorb(inc);
 
@@ -195,9 +183,8 @@ impl<'a> Loader<'a> {
             Ok(n) => n,
             Err(msg) => {
                 let span = root.get("name").map(|n| n.span).unwrap_or(Span::NONE);
-                self.diags.push(
-                    Diag::error(span, msg).with_help("choose another name with -p or `name:`"),
-                );
+                self.diags
+                    .push(Diag::error(span, msg).with_help("choose another name with -p or `name:`"));
                 return None;
             }
         };
@@ -270,11 +257,7 @@ impl<'a> Loader<'a> {
     fn default_env_files(&self, project_dir: &Path) -> Vec<(PathBuf, bool)> {
         let opts = self.opts;
         if !opts.env_files.is_empty() {
-            return opts
-                .env_files
-                .iter()
-                .map(|f| (absolute(&opts.cwd, f), true))
-                .collect();
+            return opts.env_files.iter().map(|f| (absolute(&opts.cwd, f), true)).collect();
         }
         if let Some(list) = opts.env.get("COMPOSE_ENV_FILES").filter(|v| !v.is_empty()) {
             return discover::split_env_list(list)
@@ -286,11 +269,7 @@ impl<'a> Loader<'a> {
     }
 
     /// Read env files in order (later ones win) under the process environment.
-    fn read_env_files(
-        &mut self,
-        files: &[(PathBuf, bool)],
-        opts: &'a LoadOptions,
-    ) -> Option<Environment<'a>> {
+    fn read_env_files(&mut self, files: &[(PathBuf, bool)], opts: &'a LoadOptions) -> Option<Environment<'a>> {
         let mut values = IndexMap::new();
         for (path, required) in files {
             let text = match std::fs::read_to_string(path) {
@@ -321,12 +300,7 @@ impl<'a> Loader<'a> {
     }
 
     /// Read → interpolate → check structure → canonicalize → extends, for one file.
-    fn load_file(
-        &mut self,
-        path: &Path,
-        working_dir: &Path,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Option<Node> {
+    fn load_file(&mut self, path: &Path, working_dir: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Option<Node> {
         let mut root = self.parse_checked(path, lookup)?;
         // Values that cannot be normalized are reported and dropped, for the
         // same reason.
@@ -351,11 +325,8 @@ impl<'a> Loader<'a> {
         chain: &mut Vec<PathBuf>,
     ) -> Result<Node, Vec<Diag>> {
         if chain.len() > 64 {
-            return Err(vec![Diag::error(
-                span,
-                "extends files nest more than 64 deep",
-            )
-            .with_help("look for files that extend each other in a loop")]);
+            return Err(vec![Diag::error(span, "extends files nest more than 64 deep")
+                .with_help("look for files that extend each other in a loop")]);
         }
         let before = self.diags.len();
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -380,11 +351,7 @@ impl<'a> Loader<'a> {
     }
 
     /// Read, parse, interpolate and schema-check one file; diagnostics are kept.
-    fn parse_checked(
-        &mut self,
-        path: &Path,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Option<Node> {
+    fn parse_checked(&mut self, path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Option<Node> {
         let text = if path == Path::new("-") || path.ends_with("-") && self.opts.stdin.is_some() {
             self.opts.stdin.clone().unwrap_or_default()
         } else {
@@ -419,9 +386,7 @@ impl<'a> Loader<'a> {
             );
             return None;
         }
-        if !self.opts.no_interpolate
-            && self.absorb(interpolate::interpolate_tree(&mut root, lookup))
-        {
+        if !self.opts.no_interpolate && self.absorb(interpolate::interpolate_tree(&mut root, lookup)) {
             return None;
         }
         // Structural errors are kept and their nodes pruned, so the later
@@ -429,12 +394,9 @@ impl<'a> Loader<'a> {
         self.absorb(schema::validate_and_prune(&mut root));
         if let Some((k, _)) = root.as_map().and_then(|m| m.get_key_value("version")) {
             self.diags.push(
-                Diag::warning(
-                    k.span,
-                    "the attribute `version` is obsolete, it will be ignored",
-                )
-                .with_label("obsolete")
-                .with_help("remove it to avoid potential confusion"),
+                Diag::warning(k.span, "the attribute `version` is obsolete, it will be ignored")
+                    .with_label("obsolete")
+                    .with_help("remove it to avoid potential confusion"),
             );
         }
         Some(root)
@@ -450,12 +412,7 @@ impl<'a> Loader<'a> {
         let dir = entry
             .project_directory
             .clone()
-            .or_else(|| {
-                entry
-                    .paths
-                    .first()
-                    .and_then(|p| p.parent().map(Path::to_path_buf))
-            })
+            .or_else(|| entry.paths.first().and_then(|p| p.parent().map(Path::to_path_buf)))
             .unwrap_or_else(|| self.opts.cwd.clone());
         // The included project's own env files, under the including one's environment.
         let mut extra = IndexMap::new();
@@ -521,10 +478,7 @@ impl<'a> Loader<'a> {
                     let Some(path) = entry.get("path").and_then(Node::as_str) else {
                         continue;
                     };
-                    let required = entry
-                        .get("required")
-                        .and_then(Node::as_bool)
-                        .unwrap_or(true);
+                    let required = entry.get("required").and_then(Node::as_bool).unwrap_or(true);
                     match std::fs::read_to_string(path) {
                         Ok(text) => {
                             let id = self.sources.add(Path::new(path), &text);
@@ -559,8 +513,7 @@ impl<'a> Loader<'a> {
                 continue;
             };
             for (k, v) in from_files {
-                env.entry(Key::new(k, span))
-                    .or_insert_with(|| Node::string(v, span));
+                env.entry(Key::new(k, span)).or_insert_with(|| Node::string(v, span));
             }
             for (k, v) in env.iter_mut() {
                 if v.is_null() {

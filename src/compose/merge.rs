@@ -27,26 +27,11 @@ const RULES: &[(&str, Rule)] = &[
     ("services.*.configs", Rule::ByKey(file_ref_key)),
     ("services.*.devices", Rule::ByKey(target_key)),
     ("services.*.env_file", Rule::ByKey(path_key)),
-    (
-        "services.*.blkio_config.device_read_bps",
-        Rule::ByKey(path_key),
-    ),
-    (
-        "services.*.blkio_config.device_read_iops",
-        Rule::ByKey(path_key),
-    ),
-    (
-        "services.*.blkio_config.device_write_bps",
-        Rule::ByKey(path_key),
-    ),
-    (
-        "services.*.blkio_config.device_write_iops",
-        Rule::ByKey(path_key),
-    ),
-    (
-        "services.*.blkio_config.weight_device",
-        Rule::ByKey(path_key),
-    ),
+    ("services.*.blkio_config.device_read_bps", Rule::ByKey(path_key)),
+    ("services.*.blkio_config.device_read_iops", Rule::ByKey(path_key)),
+    ("services.*.blkio_config.device_write_bps", Rule::ByKey(path_key)),
+    ("services.*.blkio_config.device_write_iops", Rule::ByKey(path_key)),
+    ("services.*.blkio_config.weight_device", Rule::ByKey(path_key)),
     ("services.*.dns", Rule::Unique),
     ("services.*.dns_search", Rule::Unique),
     ("services.*.dns_opt", Rule::Unique),
@@ -68,6 +53,7 @@ const RULES: &[(&str, Rule)] = &[
     ("services.*.build.cache_from", Rule::Unique),
     ("services.*.build.tags", Rule::Unique),
     ("services.*.logging", Rule::Logging),
+    ("networks.*.ipam.config", Rule::ByKey(subnet_key)),
 ];
 
 fn text(n: Option<&Node>) -> String {
@@ -88,15 +74,17 @@ fn target_key(n: &Node) -> Option<String> {
     n.get("target").and_then(Node::scalar_text)
 }
 
+fn subnet_key(n: &Node) -> Option<String> {
+    n.get("subnet").and_then(Node::scalar_text)
+}
+
 fn path_key(n: &Node) -> Option<String> {
     n.get("path").and_then(Node::scalar_text)
 }
 
 /// Secrets and configs land at `target`, which defaults to the source's name.
 fn file_ref_key(n: &Node) -> Option<String> {
-    n.get("target")
-        .or_else(|| n.get("source"))
-        .and_then(Node::scalar_text)
+    n.get("target").or_else(|| n.get("source")).and_then(Node::scalar_text)
 }
 
 fn rule_for(path: &[String]) -> Option<Rule> {
@@ -119,13 +107,38 @@ pub fn merge(base: Node, over: Node) -> Node {
 pub fn merge_service(base: Node, over: Node) -> Node {
     let mut path = vec!["services".to_string(), "_".to_string()];
     let span = over.span;
-    merge_at(Some(base), over, &mut path).unwrap_or_else(|| Node::map(Map::new(), span))
+    merge_at(Some(base), over, &mut path).unwrap_or_else(|| Node::map(Map::default(), span))
 }
 
-/// Remove `!reset` entries and clear tags in a tree that merges onto nothing.
-pub fn resolve_tags(node: Node) -> Option<Node> {
-    let mut path = Vec::new();
-    merge_at(None, node, &mut path)
+/// Remove `!reset` entries and clear tags in a tree that merges onto
+/// nothing (the first file). In place: this runs on the whole largest tree.
+pub fn resolve_tags(mut node: Node) -> Option<Node> {
+    if node.tag == Some(Tag::Reset) {
+        return None;
+    }
+    node.tag = None;
+    resolve_in_place(&mut node);
+    Some(node)
+}
+
+fn resolve_in_place(node: &mut Node) {
+    match &mut node.value {
+        Value::Map(m) => {
+            m.retain(|_, v| v.tag != Some(Tag::Reset));
+            for v in m.values_mut() {
+                v.tag = None;
+                resolve_in_place(v);
+            }
+        }
+        Value::Seq(items) => {
+            items.retain(|v| v.tag != Some(Tag::Reset));
+            for v in items.iter_mut() {
+                v.tag = None;
+                resolve_in_place(v);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// `None`: the key is to be removed (`!reset`).
@@ -139,7 +152,7 @@ fn merge_at(base: Option<Node>, mut over: Node, path: &mut Vec<String>) -> Optio
         // Nothing to merge onto: still walk to resolve tags deeper down.
         return Some(match over.value {
             Value::Map(m) => {
-                let mut out = Map::new();
+                let mut out = Map::default();
                 for (k, v) in m {
                     path.push(k.name.clone());
                     if let Some(v) = merge_at(None, v, path) {
@@ -153,10 +166,7 @@ fn merge_at(base: Option<Node>, mut over: Node, path: &mut Vec<String>) -> Optio
                 }
             }
             Value::Seq(items) => {
-                let out = items
-                    .into_iter()
-                    .filter_map(|i| merge_at(None, i, path))
-                    .collect();
+                let out = items.into_iter().filter_map(|i| merge_at(None, i, path)).collect();
                 Node {
                     value: Value::Seq(out),
                     ..over
@@ -165,6 +175,11 @@ fn merge_at(base: Option<Node>, mut over: Node, path: &mut Vec<String>) -> Optio
             _ => over,
         });
     };
+    // An empty value in a later file keeps what was inherited (compose-go
+    // merges that way); `!reset` is how a file removes a value.
+    if over.is_null() {
+        return Some(base);
+    }
     let rule = rule_for(path);
     if let Some(Rule::Replace) = rule {
         return merge_at(None, over, path);
@@ -184,8 +199,7 @@ fn merge_at(base: Option<Node>, mut over: Node, path: &mut Vec<String>) -> Optio
                 // Merge in place so keys keep the order of the first file.
                 match bm.get_index_of(k.name.as_str()) {
                     Some(i) => {
-                        let old =
-                            std::mem::replace(&mut bm[i], Node::null(super::diag::Span::NONE));
+                        let old = std::mem::replace(&mut bm[i], Node::null(super::diag::Span::NONE));
                         match merge_at(Some(old), v, path) {
                             Some(merged) => bm[i] = merged,
                             None => {
@@ -256,14 +270,8 @@ mod tests {
 
     #[test]
     fn mappings_scalars_sequences() {
-        let r = m(
-            "a: {x: 1, y: 2}\nl: [1]\ns: a\n",
-            "a: {y: 3, z: 4}\nl: [2]\ns: b\n",
-        );
-        assert_eq!(
-            r,
-            json!({"a": {"x": 1, "y": 3, "z": 4}, "l": [1, 2], "s": "b"})
-        );
+        let r = m("a: {x: 1, y: 2}\nl: [1]\ns: a\n", "a: {y: 3, z: 4}\nl: [2]\ns: b\n");
+        assert_eq!(r, json!({"a": {"x": 1, "y": 3, "z": 4}, "l": [1, 2], "s": "b"}));
     }
 
     #[test]
@@ -317,6 +325,16 @@ mod tests {
     }
 
     #[test]
+    fn null_keeps_the_inherited_value_and_subnets_merge() {
+        let r = m("services: {a: {image: x, environment: {K: v}}}\nnetworks: {n: {ipam: {config: [{subnet: 10.1.0.0/24, gateway: 10.1.0.1}]}}}", "services: {a: {image: , environment: {K: }}}\nnetworks: {n: {ipam: {config: [{subnet: 10.1.0.0/24, ip_range: 10.1.0.0/25}]}}}");
+        assert_eq!(r["services"]["a"], json!({"image": "x", "environment": {"K": "v"}}));
+        assert_eq!(
+            r["networks"]["n"]["ipam"]["config"],
+            json!([{"subnet": "10.1.0.0/24", "gateway": "10.1.0.1", "ip_range": "10.1.0.0/25"}])
+        );
+    }
+
+    #[test]
     fn logging_with_another_driver_is_replaced() {
         let r = m(
             "services: {a: {logging: {driver: json-file, options: {max-size: 1m}}}}",
@@ -356,13 +374,7 @@ mod tests {
         let a = parse("services:\n  a:\n    image: x\n", FileId(0)).unwrap();
         let b = parse("services:\n  a:\n    command: [y]\n", FileId(1)).unwrap();
         let r = merge(a, b);
-        assert_eq!(
-            r.at_pointer("/services/a/image").unwrap().span.file,
-            FileId(0)
-        );
-        assert_eq!(
-            r.at_pointer("/services/a/command").unwrap().span.file,
-            FileId(1)
-        );
+        assert_eq!(r.at_pointer("/services/a/image").unwrap().span.file, FileId(0));
+        assert_eq!(r.at_pointer("/services/a/command").unwrap().span.file, FileId(1));
     }
 }

@@ -36,8 +36,7 @@ pub fn apply(root: &mut Node, active: &[String], requested: &[String]) -> Vec<Di
     let Some(services) = root.get("services").and_then(Node::as_map) else {
         for r in requested {
             diags.push(
-                Diag::error(Span::NONE, format!("no such service: {r}"))
-                    .with_help("the project defines no services"),
+                Diag::error(Span::NONE, format!("no such service: {r}")).with_help("the project defines no services"),
             );
         }
         return diags;
@@ -55,12 +54,10 @@ pub fn apply(root: &mut Node, active: &[String], requested: &[String]) -> Vec<Di
             enabled.insert(r.clone());
         } else {
             let d = Diag::error(Span::NONE, format!("no such service: {r}"));
-            diags.push(
-                match did_you_mean(r, services.keys().map(|k| k.name.as_str())) {
-                    Some(h) => d.with_help(h),
-                    None => d.with_help("run `rcompose config --services` to list the services"),
-                },
-            );
+            diags.push(match did_you_mean(r, services.keys().map(|k| k.name.as_str())) {
+                Some(h) => d.with_help(h),
+                None => d.with_help("run `rcompose config --services` to list the services"),
+            });
         }
     }
     // Dependencies of enabled services come along, transitively.
@@ -113,10 +110,7 @@ mod tests {
     #[test]
     fn selection() {
         assert_eq!(names(&[], &[]).0, ["web", "db"]);
-        assert_eq!(
-            names(&["monitoring"], &[]).0,
-            ["web", "db", "metrics", "exporter"]
-        );
+        assert_eq!(names(&["monitoring"], &[]).0, ["web", "db", "metrics", "exporter"]);
         assert_eq!(names(&["*"], &[]).0.len(), 5);
         assert_eq!(names(&[], &["debug"]).0, ["web", "db", "debug"]);
         let (_, d) = names(&[], &["debgu"]);

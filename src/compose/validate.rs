@@ -11,11 +11,7 @@ use super::model::{Project, Service};
 use super::yaml::Node;
 
 const RESTART: &[&str] = &["no", "always", "on-failure", "unless-stopped"];
-const CONDITIONS: &[&str] = &[
-    "service_started",
-    "service_healthy",
-    "service_completed_successfully",
-];
+const CONDITIONS: &[&str] = &["service_started", "service_healthy", "service_completed_successfully"];
 
 struct Checker<'a> {
     project: &'a Project,
@@ -42,10 +38,7 @@ pub fn check(project: &Project, root: &Node) -> Vec<Diag> {
 
 impl Checker<'_> {
     fn span(&self, pointer: &str) -> Span {
-        self.root
-            .at_pointer(pointer)
-            .map(|n| n.span)
-            .unwrap_or(Span::NONE)
+        self.root.at_pointer(pointer).map(|n| n.span).unwrap_or(Span::NONE)
     }
 
     fn key_span(&self, pointer: &str) -> Span {
@@ -64,11 +57,8 @@ impl Checker<'_> {
         known: impl IntoIterator<Item = &'k str>,
         hint: &str,
     ) {
-        let d = Diag::error(
-            span,
-            format!("service `{service}` refers to undefined {what} `{name}`"),
-        )
-        .with_label(format!("no such {what}"));
+        let d = Diag::error(span, format!("service `{service}` refers to undefined {what} `{name}`"))
+            .with_label(format!("no such {what}"));
         let d = match did_you_mean(name, known) {
             Some(h) => d.with_help(h),
             None => d.with_help(hint.to_string()),
@@ -124,16 +114,11 @@ impl Checker<'_> {
                         self.span(&format!("{ptr}/condition")),
                         format!("invalid depends_on condition `{}`", cond.condition),
                     )
-                    .with_help(
-                        "use service_started, service_healthy or service_completed_successfully",
-                    ),
+                    .with_help("use service_started, service_healthy or service_completed_successfully"),
                 );
             }
         }
-        let service_refs = svc
-            .links
-            .iter()
-            .map(|l| (l.split(':').next().unwrap_or(l), "links"));
+        let service_refs = svc.links.iter().map(|l| (l.split(':').next().unwrap_or(l), "links"));
         let from_refs = svc
             .volumes_from
             .iter()
@@ -184,9 +169,7 @@ impl Checker<'_> {
                     self.key_span(&format!("{base}/network_mode")),
                     format!("service `{name}` declares both network_mode and networks"),
                 )
-                .with_help(
-                    "network_mode replaces the service's networks: keep only one of the two",
-                ),
+                .with_help("network_mode replaces the service's networks: keep only one of the two"),
             );
         }
         for net in svc.networks.keys() {
@@ -247,17 +230,15 @@ impl Checker<'_> {
                 }
             }
         }
-        let replicas = svc
-            .deploy
-            .as_ref()
-            .and_then(|d| d.replicas)
-            .or(svc.scale)
-            .unwrap_or(1);
+        let replicas = svc.deploy.as_ref().and_then(|d| d.replicas).or(svc.scale).unwrap_or(1);
         if let Some(cn) = &svc.container_name {
             if replicas > 1 {
                 self.diags.push(
-                    Diag::error(self.span(&format!("{base}/container_name")), format!("service `{name}` sets container_name `{cn}` but runs {replicas} replicas"))
-                        .with_help("container names are unique: remove container_name to scale"),
+                    Diag::error(
+                        self.span(&format!("{base}/container_name")),
+                        format!("service `{name}` sets container_name `{cn}` but runs {replicas} replicas"),
+                    )
+                    .with_help("container names are unique: remove container_name to scale"),
                 );
             }
         }
@@ -276,9 +257,7 @@ impl Checker<'_> {
                     self.diags.push(
                         Diag::error(
                             span,
-                            format!(
-                                "services `{first}` and `{name}` both use container_name `{cn}`"
-                            ),
+                            format!("services `{first}` and `{name}` both use container_name `{cn}`"),
                         )
                         .with_related(first_span, "first used here")
                         .with_help("container names are unique on the host: pick another one"),
@@ -310,9 +289,12 @@ impl Checker<'_> {
                         let span = self.span(&format!("/services/{name}/ports/{i}"));
                         let first_span = self.span(&format!("/services/{first}/ports/{fi}"));
                         self.diags.push(
-                            Diag::error(span, format!("services `{first}` and `{name}` both publish {ip}:{published}/{proto}"))
-                                .with_related(first_span, "first published here")
-                                .with_help("a host port can be published once: choose another published port"),
+                            Diag::error(
+                                span,
+                                format!("services `{first}` and `{name}` both publish {ip}:{published}/{proto}"),
+                            )
+                            .with_related(first_span, "first published here")
+                            .with_help("a host port can be published once: choose another published port"),
                         );
                     }
                 } else {
@@ -328,12 +310,9 @@ impl Checker<'_> {
             let second = cycle.get(1).cloned().unwrap_or_else(|| first.clone());
             let span = self.key_span(&format!("/services/{first}/depends_on/{second}"));
             self.diags.push(
-                Diag::error(
-                    span,
-                    format!("dependency cycle detected: {}", cycle.join(" -> ")),
-                )
-                .with_label("this dependency closes the cycle")
-                .with_help("remove one of these depends_on entries"),
+                Diag::error(span, format!("dependency cycle detected: {}", cycle.join(" -> ")))
+                    .with_label("this dependency closes the cycle")
+                    .with_help("remove one of these depends_on entries"),
             );
         }
     }
@@ -391,8 +370,7 @@ mod tests {
             "{m:?}"
         );
         assert!(
-            m.iter()
-                .any(|x| x.starts_with("dependency cycle detected: s -> s")),
+            m.iter().any(|x| x.starts_with("dependency cycle detected: s -> s")),
             "{m:?}"
         );
         assert!(
@@ -409,10 +387,7 @@ mod tests {
             m[0].starts_with("service `a` has neither an image nor a build context specified"),
             "{m:?}"
         );
-        assert!(
-            m[1].starts_with("invalid restart policy `sometimes`"),
-            "{m:?}"
-        );
+        assert!(m[1].starts_with("invalid restart policy `sometimes`"), "{m:?}");
         assert!(
             m[2].starts_with("service `b` declares both network_mode and networks"),
             "{m:?}"

@@ -19,9 +19,11 @@ use super::diag::{Diag, FileId, Span};
 /// Upper bound on nodes produced by alias expansion: a "billion laughs"
 /// document must fail with an error, not exhaust memory.
 const MAX_NODES: usize = 2_000_000;
-/// Nesting deeper than this is certainly not a Compose file; refuse it before
-/// recursion in later phases can overflow the stack.
-const MAX_DEPTH: usize = 256;
+/// Nesting deeper than this is certainly not a Compose file (they nest ~10
+/// levels); refuse it before the recursive phases that follow (merge,
+/// schema check, serde) can overflow a thread's stack. The fuzzer found
+/// 256 too deep for a 2 MiB test thread in a debug build.
+const MAX_DEPTH: usize = 64;
 
 /// The Compose merge tags (see 13-merge.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +53,9 @@ pub enum Value {
     Map(Map),
 }
 
-pub type Map = IndexMap<Key, Node>;
+/// Fx hashing: keys are the user's own short names, hashed constantly by
+/// every phase, and denial-of-service resistance buys nothing here.
+pub type Map = IndexMap<Key, Node, rustc_hash::FxBuildHasher>;
 
 /// A mapping key: its text plus where it was written. Equality and hashing
 /// use the text only, so `map.get("services")` works.
@@ -94,11 +98,7 @@ impl std::fmt::Display for Key {
 
 impl Node {
     pub fn new(value: Value, span: Span) -> Node {
-        Node {
-            value,
-            span,
-            tag: None,
-        }
+        Node { value, span, tag: None }
     }
 
     pub fn null(span: Span) -> Node {
@@ -204,16 +204,10 @@ impl Node {
             Value::Null => J::Null,
             Value::Bool(b) => J::Bool(*b),
             Value::Int(i) => J::from(*i),
-            Value::Float(f) => serde_json::Number::from_f64(*f)
-                .map(J::Number)
-                .unwrap_or(J::Null),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map(J::Number).unwrap_or(J::Null),
             Value::String(s) => J::String(s.clone()),
             Value::Seq(v) => J::Array(v.iter().map(Node::to_json).collect()),
-            Value::Map(m) => J::Object(
-                m.iter()
-                    .map(|(k, v)| (k.name.clone(), v.to_json()))
-                    .collect(),
-            ),
+            Value::Map(m) => J::Object(m.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect()),
         }
     }
 
@@ -298,9 +292,7 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Diag> {
     if let Some(err) = builder.error {
         return Err(err);
     }
-    Ok(builder
-        .root
-        .unwrap_or_else(|| Node::null(index.span(file, 0, 0, 1, 0))))
+    Ok(builder.root.unwrap_or_else(|| Node::null(index.span(file, 0, 0, 1, 0))))
 }
 
 /// saphyr reports character offsets; miette wants byte offsets.
@@ -374,13 +366,8 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn span_of(&self, s: &saphyr_parser::Span) -> Span {
-        self.index.span(
-            self.file,
-            s.start.index(),
-            s.end.index(),
-            s.start.line(),
-            s.start.col(),
-        )
+        self.index
+            .span(self.file, s.start.index(), s.end.index(), s.start.line(), s.start.col())
     }
 
     fn fail(&mut self, d: Diag) {
@@ -393,11 +380,8 @@ impl Builder<'_> {
         self.nodes += count_nodes(n);
         if self.nodes > MAX_NODES {
             self.fail(
-                Diag::error(
-                    span,
-                    "the document expands to too many nodes (alias expansion)",
-                )
-                .with_help("this looks like a YAML alias bomb; reduce the use of aliases"),
+                Diag::error(span, "the document expands to too many nodes (alias expansion)")
+                    .with_help("this looks like a YAML alias bomb; reduce the use of aliases"),
             );
             return false;
         }
@@ -431,24 +415,19 @@ impl Builder<'_> {
                                 m.merges.extend(items.iter().cloned())
                             }
                             _ => {
-                                let d = Diag::error(
-                                    node.span,
-                                    "a `<<` merge key needs a mapping or a list of mappings",
-                                )
-                                .with_help("write `<<: *anchor` where the anchor names a mapping");
+                                let d =
+                                    Diag::error(node.span, "a `<<` merge key needs a mapping or a list of mappings")
+                                        .with_help("write `<<: *anchor` where the anchor names a mapping");
                                 self.fail(d)
                             }
                         }
                         return;
                     }
                     if let Some((first, _)) = m.entries.get_key_value(key.name.as_str()) {
-                        let d = Diag::error(
-                            key.span,
-                            format!("mapping key `{}` is defined twice", key.name),
-                        )
-                        .with_label("defined again here")
-                        .with_related(first.span, "first defined here")
-                        .with_help("remove one of the two definitions");
+                        let d = Diag::error(key.span, format!("mapping key `{}` is defined twice", key.name))
+                            .with_label("defined again here")
+                            .with_related(first.span, "first defined here")
+                            .with_help("remove one of the two definitions");
                         return self.fail(d);
                     }
                     m.entries.insert(key, node);
@@ -462,11 +441,10 @@ fn node_as_key(node: &Node) -> Result<Key, Diag> {
     match node.scalar_text() {
         Some(t) => Ok(Key::new(t, node.span)),
         None if node.is_null() => Ok(Key::new("null", node.span)),
-        None => Err(Diag::error(
-            node.span,
-            format!("a {} cannot be used as a mapping key", node.kind()),
-        )
-        .with_help("Compose keys are plain strings")),
+        None => Err(
+            Diag::error(node.span, format!("a {} cannot be used as a mapping key", node.kind()))
+                .with_help("Compose keys are plain strings"),
+        ),
     }
 }
 
@@ -498,11 +476,8 @@ impl<'input> SpannedEventReceiver<'input> for Builder<'_> {
                 self.documents += 1;
                 if self.documents > 1 {
                     self.fail(
-                        Diag::error(
-                            sp,
-                            "a Compose file holds one YAML document, this is a second one",
-                        )
-                        .with_help("remove the `---` separator or split the file in two"),
+                        Diag::error(sp, "a Compose file holds one YAML document, this is a second one")
+                            .with_help("remove the `---` separator or split the file in two"),
                     );
                 }
             }
@@ -533,8 +508,7 @@ impl<'input> SpannedEventReceiver<'input> for Builder<'_> {
                     self.push(node, 0)
                 }
                 None => self.fail(
-                    Diag::error(sp, "unknown YAML alias")
-                        .with_help("define the anchor (`&name`) before using it"),
+                    Diag::error(sp, "unknown YAML alias").with_help("define the anchor (`&name`) before using it"),
                 ),
             },
             Event::SequenceStart(anchor, tag) => {
@@ -553,7 +527,7 @@ impl<'input> SpannedEventReceiver<'input> for Builder<'_> {
                     return self.fail(Diag::error(sp, "the document is nested too deeply"));
                 }
                 self.stack.push(Frame::Map(MapFrame {
-                    entries: Map::new(),
+                    entries: Map::default(),
                     merges: Vec::new(),
                     pending_key: None,
                     span: sp,
@@ -601,9 +575,7 @@ fn plain_scalar(s: &str) -> Value {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),
         "false" | "False" | "FALSE" => return Value::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
-            return Value::Float(f64::INFINITY)
-        }
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Value::Float(f64::INFINITY),
         "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
         ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
         _ => {}
@@ -644,9 +616,7 @@ fn parse_int(s: &str) -> Option<i64> {
 fn looks_like_float(s: &str) -> bool {
     let t = s.trim_start_matches(['-', '+']);
     !t.is_empty()
-        && t.bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_digit() || b == b'.')
+        && t.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'.')
         && t.bytes()
             .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
         && t.bytes().any(|b| b.is_ascii_digit())
@@ -711,10 +681,7 @@ mod tests {
         let s = n.at_pointer("/services/s").unwrap();
         assert_eq!(s.get("image").unwrap().as_str(), Some("c"));
         assert_eq!(s.get("restart").unwrap().as_str(), Some("always"));
-        assert_eq!(
-            n.at_pointer("/services/t/image").unwrap().as_str(),
-            Some("a")
-        );
+        assert_eq!(n.at_pointer("/services/t/image").unwrap().as_str(), Some("a"));
     }
 
     #[test]
@@ -765,6 +732,15 @@ mod tests {
         let n = p("é: ü\nb: c\n");
         let b = n.get("b").unwrap();
         assert_eq!(b.span.start as usize, "é: ü\nb: ".len());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let deep = format!("a: {}{}\n", "[".repeat(100), "]".repeat(100));
+        let e = parse(&deep, FileId(0)).unwrap_err();
+        assert!(e.message.contains("nested too deeply"), "{}", e.message);
+        let ok = format!("a: {}{}\n", "[".repeat(40), "]".repeat(40));
+        assert!(parse(&ok, FileId(0)).is_ok());
     }
 
     #[test]

@@ -5,8 +5,8 @@
 use schemars::{json_schema, Schema, SchemaGenerator};
 
 use super::{
-    Build, Config, DependsOn, Device, FileRef, Model, Network, Port, Secret, Service, ServiceModel,
-    ServiceNetwork, ServiceVolume, Ulimit, Volume,
+    Build, Config, DependsOn, Device, FileRef, Model, Network, Port, Secret, Service, ServiceModel, ServiceNetwork,
+    ServiceVolume, Ulimit, Volume,
 };
 
 const NAME: &str = "^[a-zA-Z0-9._-]+$";

@@ -6,6 +6,7 @@
 //! `schema_with` naming the input schema (see `input.rs`): the loader has
 //! already rewritten the short forms before deserializing into these types.
 
+mod de;
 mod deploy;
 mod input;
 mod parts;
@@ -127,12 +128,9 @@ fn read_entries<T: for<'de> Deserialize<'de>>(
     };
     for (k, v) in m {
         let path = format!("{base}/{}", k.name.replace('~', "~0").replace('/', "~1"));
-        let value = if v.is_null() {
-            serde_json::json!({})
-        } else {
-            v.to_json()
-        };
-        match deserialize::<T>(value, &path, root) {
+        let empty = Node::map(Default::default(), v.span);
+        let source = if v.is_null() { &empty } else { v };
+        match deserialize::<T>(source, &path, root) {
             Ok(t) => {
                 out.insert(k.name.clone(), t);
             }
@@ -142,13 +140,8 @@ fn read_entries<T: for<'de> Deserialize<'de>>(
     out
 }
 
-fn read<T: for<'de> Deserialize<'de>>(
-    node: &Node,
-    path: &str,
-    root: &Node,
-    diags: &mut Vec<Diag>,
-) -> Option<T> {
-    match deserialize::<T>(node.to_json(), path, root) {
+fn read<T: for<'de> Deserialize<'de>>(node: &Node, path: &str, root: &Node, diags: &mut Vec<Diag>) -> Option<T> {
+    match deserialize::<T>(node, path, root) {
         Ok(t) => Some(t),
         Err(d) => {
             diags.push(d);
@@ -158,12 +151,13 @@ fn read<T: for<'de> Deserialize<'de>>(
 }
 
 /// Deserialize, mapping serde's complaint to the span of the node it is about.
-fn deserialize<T: for<'de> Deserialize<'de>>(
-    value: serde_json::Value,
-    base: &str,
-    root: &Node,
-) -> Result<T, Diag> {
-    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+fn deserialize<T: for<'de> Deserialize<'de>>(node: &Node, base: &str, root: &Node) -> Result<T, Diag> {
+    // Straight from the tree; the JSON route with path tracking is only
+    // taken to explain a failure.
+    if let Ok(t) = T::deserialize(de::NodeDe(node)) {
+        return Ok(t);
+    }
+    serde_path_to_error::deserialize::<_, T>(node.to_json()).map_err(|e| {
         let mut pointer = base.to_string();
         let mut dotted = base.trim_start_matches('/').replace('/', ".");
         for seg in e.path().iter() {
@@ -180,10 +174,7 @@ fn deserialize<T: for<'de> Deserialize<'de>>(
                 Segment::Unknown => {}
             }
         }
-        let span = root
-            .at_pointer(&pointer)
-            .map(|n| n.span)
-            .unwrap_or(Span::NONE);
+        let span = root.at_pointer(&pointer).map(|n| n.span).unwrap_or(Span::NONE);
         let msg = e.inner().to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
         Diag::error(span, format!("{dotted}: {msg}"))

@@ -8,9 +8,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    input, BlkioConfig, Build, CredentialSpec, DependsOn, Deploy, Develop, Device, EnvFile,
-    Extends, Extensions, FileRef, Gpus, Healthcheck, Hook, Logging, Port, Provider, ServiceModel,
-    ServiceNetwork, ServiceVolume, Ulimit,
+    input, BlkioConfig, Build, CredentialSpec, DependsOn, Deploy, Develop, Device, EnvFile, Extends, Extensions,
+    FileRef, Gpus, Healthcheck, Hook, Logging, Port, Provider, ServiceModel, ServiceNetwork, ServiceVolume, Ulimit,
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -1,27 +1,18 @@
 //! Byte sizes (`512m`, `1.5g`, `100k`, `2048`), base 1024 as Docker reads them.
 
 pub fn parse_bytes(s: &str) -> Result<i64, String> {
-    let bad = || {
-        format!("invalid size \"{s}\": use a number with an optional unit b, k, m, g, t (like 512m or 1g)")
-    };
+    let bad = || format!("invalid size \"{s}\": use a number with an optional unit b, k, m, g, t (like 512m or 1g)");
     let t = s.trim().to_ascii_lowercase();
     if t == "-1" {
         return Ok(-1); // unlimited swap
     }
-    let num_len = t
-        .bytes()
-        .take_while(|b| b.is_ascii_digit() || *b == b'.')
-        .count();
+    let num_len = t.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
     if num_len == 0 {
         return Err(bad());
     }
     let n: f64 = t[..num_len].parse().map_err(|_| bad())?;
     let unit = t[num_len..].trim();
-    let mult: f64 = match unit
-        .strip_suffix('b')
-        .filter(|u| !u.is_empty())
-        .unwrap_or(unit)
-    {
+    let mult: f64 = match unit.strip_suffix('b').filter(|u| !u.is_empty()).unwrap_or(unit) {
         "" | "b" => 1.0,
         "k" | "ki" => 1024.0,
         "m" | "mi" => 1024.0 * 1024.0,

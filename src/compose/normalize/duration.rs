@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad =
-        || format!("invalid duration \"{s}\": use a number with a unit, like 10s, 1m30s or 500ms");
+    let bad = || format!("invalid duration \"{s}\": use a number with a unit, like 10s, 1m30s or 500ms");
     let t = s.trim();
     if t == "0" {
         return Ok(Duration::ZERO);
@@ -17,10 +16,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut total: f64 = 0.0;
     let mut rest = t;
     while !rest.is_empty() {
-        let num_len = rest
-            .bytes()
-            .take_while(|b| b.is_ascii_digit() || *b == b'.')
-            .count();
+        let num_len = rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
         if num_len == 0 {
             return Err(bad());
         }
@@ -109,11 +105,7 @@ mod tests {
             ("1.5h", "1h30m0s"),
             ("100ns", "100ns"),
         ] {
-            assert_eq!(
-                format_duration(parse_duration(input).unwrap()),
-                canonical,
-                "{input}"
-            );
+            assert_eq!(format_duration(parse_duration(input).unwrap()), canonical, "{input}");
         }
     }
 
@@ -122,8 +114,6 @@ mod tests {
         for bad in ["", "10", "10 seconds", "1x", "-1s", "s", "1.2.3s", "soon"] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
-        assert!(parse_duration("soon")
-            .unwrap_err()
-            .contains("like 10s, 1m30s or 500ms"));
+        assert!(parse_duration("soon").unwrap_err().contains("like 10s, 1m30s or 500ms"));
     }
 }

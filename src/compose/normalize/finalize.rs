@@ -14,23 +14,19 @@ pub fn finalize(root: &mut Node, project_name: &str) -> Vec<Diag> {
     }
     let name_span = top.get("name").map(|n| n.span).unwrap_or(Span::NONE);
     top.shift_remove("name");
-    top.shift_insert(
-        0,
-        Key::new("name", name_span),
-        Node::string(project_name, name_span),
-    );
+    top.shift_insert(0, Key::new("name", name_span), Node::string(project_name, name_span));
 
     let uses_default = default_network_users(top);
     if uses_default {
         let networks = top
             .entry(Key::new("networks", Span::NONE))
-            .or_insert_with(|| Node::map(Map::new(), Span::NONE));
+            .or_insert_with(|| Node::map(Map::default(), Span::NONE));
         if networks.is_null() {
-            networks.value = Value::Map(Map::new());
+            networks.value = Value::Map(Map::default());
         }
         if let Some(n) = networks.as_map_mut() {
             n.entry(Key::new("default", Span::NONE))
-                .or_insert_with(|| Node::map(Map::new(), Span::NONE));
+                .or_insert_with(|| Node::map(Map::default(), Span::NONE));
         }
     }
     for section in ["networks", "volumes", "configs", "secrets"] {
@@ -39,7 +35,7 @@ pub fn finalize(root: &mut Node, project_name: &str) -> Vec<Diag> {
         };
         for (key, res) in m.iter_mut() {
             if res.is_null() {
-                res.value = Value::Map(Map::new());
+                res.value = Value::Map(Map::default());
             }
             let span = res.span;
             let Some(r) = res.as_map_mut() else { continue };
@@ -76,7 +72,7 @@ fn default_network_users(top: &mut Map) -> bool {
                 used |= n.get("default").is_some();
             }
             _ => {
-                let mut m = Map::new();
+                let mut m = Map::default();
                 m.insert(Key::new("default", span), Node::null(span));
                 s.insert(Key::new("networks", span), Node::map(m, span));
                 used = true;

@@ -70,39 +70,36 @@ pub fn canonicalize(root: &mut Node, working_dir: &Path, home: Option<&Path>) ->
 
 /// `privileged: "true"` is a boolean, as compose-go casts it; a string that
 /// does not read as the type the spec wants there is an error.
-fn coerce_scalars(node: &mut Node, path: &mut Vec<String>, cx: &mut Ctx) {
+fn coerce_scalars<'a>(node: &'a mut Node, path: &mut Vec<&'a str>, cx: &mut Ctx) {
     use crate::compose::interpolate::{cast_at, cast_to, Cast};
-    match &mut node.value {
-        Value::String(s) => {
-            let Some(kind) = cast_at(path) else { return };
-            let v = cast_to(kind, s.clone());
-            if matches!(v, Value::String(_)) {
-                let (want, help) = match kind {
-                    Cast::Bool => ("a boolean", "write true or false"),
-                    Cast::Int => ("an integer", "write a whole number, e.g. 3"),
-                    Cast::Float => ("a number", "write a number, e.g. 0.5"),
-                };
-                let shown = s.clone();
-                cx.error(
-                    node.span,
-                    format!("`{}` must be {want}, found \"{shown}\"", path.join(".")),
-                    help,
-                );
-                node.value = Value::Null;
-            } else {
-                node.value = v;
-            }
+    if let Value::String(s) = &node.value {
+        let Some(kind) = cast_at(path) else { return };
+        let v = cast_to(kind, s.clone());
+        if matches!(v, Value::String(_)) {
+            let (want, help) = match kind {
+                Cast::Bool => ("a boolean", "write true or false"),
+                Cast::Int => ("an integer", "write a whole number, e.g. 3"),
+                Cast::Float => ("a number", "write a number, e.g. 0.5"),
+            };
+            let msg = format!("`{}` must be {want}, found \"{s}\"", path.join("."));
+            cx.error(node.span, msg, help);
+            node.value = Value::Null;
+        } else {
+            node.value = v;
         }
+        return;
+    }
+    match &mut node.value {
         Value::Map(m) => {
             for (k, v) in m.iter_mut() {
-                path.push(k.name.clone());
+                path.push(k.name.as_str());
                 coerce_scalars(v, path, cx);
                 path.pop();
             }
         }
         Value::Seq(items) => {
-            for (i, v) in items.iter_mut().enumerate() {
-                path.push(i.to_string());
+            for v in items.iter_mut() {
+                path.push("*");
                 coerce_scalars(v, path, cx);
                 path.pop();
             }
@@ -114,7 +111,7 @@ fn coerce_scalars(node: &mut Node, path: &mut Vec<String>, cx: &mut Ctx) {
 /// Top-level networks / volumes / configs / secrets entries.
 fn resource(section: &str, node: &mut Node, cx: &mut Ctx) {
     if node.is_null() {
-        node.value = Value::Map(Map::new());
+        node.value = Value::Map(Map::default());
         return;
     }
     let span = node.span;
@@ -125,11 +122,8 @@ fn resource(section: &str, node: &mut Node, cx: &mut Ctx) {
             let ext_span = ext.span;
             ext.value = Value::Bool(true);
             cx.diags.push(
-                Diag::warning(
-                    ext_span,
-                    format!("`external.name` is deprecated in {section}"),
-                )
-                .with_help(format!("write `external: true` and `name: {name}`")),
+                Diag::warning(ext_span, format!("`external.name` is deprecated in {section}"))
+                    .with_help(format!("write `external: true` and `name: {name}`")),
             );
             m.entry(Key::new("name", ext_span))
                 .or_insert_with(|| Node::string(name, ext_span));
@@ -161,7 +155,7 @@ fn include_paths(node: &mut Node, cx: &mut Ctx) {
     for item in items.iter_mut() {
         let span = item.span;
         if let Some(s) = item.as_str() {
-            let mut m = Map::new();
+            let mut m = Map::default();
             m.insert(
                 Key::new("path", span),
                 Node::seq(vec![Node::string(cx.path(s), span)], span),

@@ -56,9 +56,7 @@ pub fn parse_port(spec: &str) -> Result<Vec<PortLong>, String> {
     };
     let ip = ip.trim_start_matches('[').trim_end_matches(']');
     if !ip.is_empty() && ip.parse::<IpAddr>().is_err() {
-        return Err(format!(
-            "invalid port \"{spec}\": `{ip}` is not an IP address"
-        ));
+        return Err(format!("invalid port \"{spec}\": `{ip}` is not an IP address"));
     }
     let host_ip = (!ip.is_empty()).then(|| ip.to_string());
     let (tlo, thi) = parse_range(target, "target", spec)?;
@@ -100,12 +98,7 @@ mod tests {
         let v = parse_port(s).unwrap();
         assert_eq!(v.len(), 1, "{s}");
         let p = &v[0];
-        (
-            p.host_ip.clone(),
-            p.target,
-            p.published.clone(),
-            p.protocol.clone(),
-        )
+        (p.host_ip.clone(), p.target, p.published.clone(), p.protocol.clone())
     }
 
     #[test]
@@ -117,23 +110,11 @@ mod tests {
             one("127.0.0.1:5432:5432/tcp"),
             (s("127.0.0.1"), 5432, s("5432"), "tcp".into())
         );
-        assert_eq!(
-            one("127.0.0.1::6379"),
-            (s("127.0.0.1"), 6379, None, "tcp".into())
-        );
-        assert_eq!(
-            one("[::1]:9090:9090"),
-            (s("::1"), 9090, s("9090"), "tcp".into())
-        );
-        assert_eq!(
-            one("::1:6000:6000"),
-            (s("::1"), 6000, s("6000"), "tcp".into())
-        );
+        assert_eq!(one("127.0.0.1::6379"), (s("127.0.0.1"), 6379, None, "tcp".into()));
+        assert_eq!(one("[::1]:9090:9090"), (s("::1"), 9090, s("9090"), "tcp".into()));
+        assert_eq!(one("::1:6000:6000"), (s("::1"), 6000, s("6000"), "tcp".into()));
         assert_eq!(one("53:53/udp"), (None, 53, s("53"), "udp".into()));
-        assert_eq!(
-            one("8000-8010:80"),
-            (None, 80, s("8000-8010"), "tcp".into())
-        );
+        assert_eq!(one("8000-8010:80"), (None, 80, s("8000-8010"), "tcp".into()));
         let r = parse_port("7000-7001:8000-8001").unwrap();
         assert_eq!(
             (
@@ -155,15 +136,9 @@ mod tests {
         assert!(parse_port("70000:80")
             .unwrap_err()
             .contains("must be between 1 and 65535"));
-        assert!(parse_port("8000-8002:80-81")
-            .unwrap_err()
-            .contains("different lengths"));
-        assert!(parse_port("80/icmp")
-            .unwrap_err()
-            .contains("unknown protocol"));
-        assert!(parse_port("nothost:80:80")
-            .unwrap_err()
-            .contains("not an IP address"));
+        assert!(parse_port("8000-8002:80-81").unwrap_err().contains("different lengths"));
+        assert!(parse_port("80/icmp").unwrap_err().contains("unknown protocol"));
+        assert!(parse_port("nothost:80:80").unwrap_err().contains("not an IP address"));
         assert!(parse_port("90-80").is_err());
     }
 }

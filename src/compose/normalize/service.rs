@@ -1,8 +1,6 @@
 //! One service's fields to the long form: a table from field to rule.
 
-use super::{
-    format_duration, parse_bytes, parse_duration, parse_port, parse_volume, split_shell_words, Ctx,
-};
+use super::{format_duration, parse_bytes, parse_duration, parse_port, parse_volume, split_shell_words, Ctx};
 use crate::compose::yaml::{Key, Map, Node, Value};
 
 type Rule = fn(&mut Node, &mut Ctx);
@@ -66,10 +64,7 @@ pub(super) fn canonicalize_service(svc: &mut Node, cx: &mut Ctx) {
 /// A scalar or list → list (`dns: 1.1.1.1` → `[1.1.1.1]`).
 pub(crate) fn to_list(n: &mut Node) {
     if n.scalar_text().is_some() {
-        let item = Node {
-            tag: None,
-            ..n.clone()
-        };
+        let item = Node { tag: None, ..n.clone() };
         n.value = Value::Seq(vec![item]);
     }
 }
@@ -88,7 +83,7 @@ fn string_list(n: &mut Node) {
 pub(crate) fn to_string_map(n: &mut Node, sep: char) {
     match &mut n.value {
         Value::Seq(items) => {
-            let mut m = Map::new();
+            let mut m = Map::default();
             for item in items.iter() {
                 let Some(t) = item.scalar_text() else {
                     continue;
@@ -115,9 +110,7 @@ pub(crate) fn to_string_map(n: &mut Node, sep: char) {
 fn shell_command(n: &mut Node, cx: &mut Ctx) {
     if let Some(s) = n.as_str() {
         match split_shell_words(s) {
-            Ok(words) => {
-                n.value = Value::Seq(words.into_iter().map(|w| Node::string(w, n.span)).collect())
-            }
+            Ok(words) => n.value = Value::Seq(words.into_iter().map(|w| Node::string(w, n.span)).collect()),
             Err(e) => {
                 cx.error(n.span, e, "close the quote, or write the command as a list");
                 n.value = Value::Null;
@@ -169,12 +162,9 @@ fn env_file(n: &mut Node, cx: &mut Ctx) {
     for item in n.as_seq_mut().into_iter().flatten() {
         let span = item.span;
         if let Some(p) = item.scalar_text() {
-            let mut m = Map::new();
+            let mut m = Map::default();
             m.insert(Key::new("path", span), Node::string(cx.path(&p), span));
-            m.insert(
-                Key::new("required", span),
-                Node::new(Value::Bool(true), span),
-            );
+            m.insert(Key::new("required", span), Node::new(Value::Bool(true), span));
             *item = Node::map(m, span);
         } else if let Some(m) = item.as_map_mut() {
             if let Some(p) = m.get_mut("path") {
@@ -197,7 +187,7 @@ fn ports(n: &mut Node, cx: &mut Ctx) {
             match parse_port(&spec) {
                 Ok(list) => {
                     for p in list {
-                        let mut m = Map::new();
+                        let mut m = Map::default();
                         m.insert(Key::new("mode", span), Node::string("ingress", span));
                         if let Some(ip) = p.host_ip {
                             m.insert(Key::new("host_ip", span), Node::string(ip, span));
@@ -210,7 +200,11 @@ fn ports(n: &mut Node, cx: &mut Ctx) {
                         out.push(Node::map(m, span));
                     }
                 }
-                Err(e) => cx.error(span, e, "write [HOST_IP:][PUBLISHED:]TARGET[/PROTOCOL], e.g. \"8080:80\" or \"127.0.0.1:53:53/udp\""),
+                Err(e) => cx.error(
+                    span,
+                    e,
+                    "write [HOST_IP:][PUBLISHED:]TARGET[/PROTOCOL], e.g. \"8080:80\" or \"127.0.0.1:53:53/udp\"",
+                ),
             }
             continue;
         }
@@ -254,9 +248,7 @@ fn long_port(m: &mut Map, span: crate::compose::diag::Span, cx: &mut Ctx) {
     }
     if let Some(p) = m.get_mut("published") {
         if let Some(t) = p.scalar_text() {
-            let ok = t
-                .split('-')
-                .all(|x| x.parse::<u32>().is_ok_and(|v| v <= 65535));
+            let ok = t.split('-').all(|x| x.parse::<u32>().is_ok_and(|v| v <= 65535));
             if !ok {
                 cx.error(
                     p.span,
@@ -281,12 +273,7 @@ fn long_port(m: &mut Map, span: crate::compose::diag::Span, cx: &mut Ctx) {
         "app_protocol",
     ];
     m.sort_by(|a, _, b, _| {
-        let pos = |k: &Key| {
-            order
-                .iter()
-                .position(|o| *o == k.name)
-                .unwrap_or(order.len())
-        };
+        let pos = |k: &Key| order.iter().position(|o| *o == k.name).unwrap_or(order.len());
         pos(a).cmp(&pos(b))
     });
 }
@@ -356,15 +343,13 @@ fn devices(n: &mut Node, cx: &mut Ctx) {
         if !perms.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
             cx.error(
                 span,
-                format!(
-                    "invalid device \"{spec}\": permissions `{perms}` may only hold r, w and m"
-                ),
+                format!("invalid device \"{spec}\": permissions `{perms}` may only hold r, w and m"),
                 "e.g. /dev/sda:/dev/xvda:rwm",
             );
             item.value = Value::Null;
             continue;
         }
-        let mut m = Map::new();
+        let mut m = Map::default();
         m.insert(Key::new("source", span), Node::string(source, span));
         m.insert(Key::new("target", span), Node::string(target, span));
         m.insert(Key::new("permissions", span), Node::string(perms, span));
@@ -376,7 +361,7 @@ fn devices(n: &mut Node, cx: &mut Ctx) {
 fn depends_on(n: &mut Node, _cx: &mut Ctx) {
     let span = n.span;
     if let Some(items) = n.as_seq() {
-        let mut m = Map::new();
+        let mut m = Map::default();
         for item in items {
             if let Some(name) = item.scalar_text() {
                 m.insert(Key::new(name, item.span), Node::null(item.span));
@@ -388,7 +373,7 @@ fn depends_on(n: &mut Node, _cx: &mut Ctx) {
     for v in m.values_mut() {
         let vs = v.span;
         if v.is_null() {
-            *v = Node::map(Map::new(), vs);
+            *v = Node::map(Map::default(), vs);
         }
         if let Some(d) = v.as_map_mut() {
             d.entry(Key::new("condition", vs))
@@ -402,7 +387,7 @@ fn depends_on(n: &mut Node, _cx: &mut Ctx) {
 fn networks(n: &mut Node, _cx: &mut Ctx) {
     let span = n.span;
     if let Some(items) = n.as_seq() {
-        let mut m = Map::new();
+        let mut m = Map::default();
         for item in items {
             if let Some(name) = item.scalar_text() {
                 m.insert(Key::new(name, item.span), Node::null(item.span));
@@ -427,7 +412,7 @@ fn file_refs(n: &mut Node, _cx: &mut Ctx) {
     for item in n.as_seq_mut().into_iter().flatten() {
         let span = item.span;
         if let Some(name) = item.scalar_text() {
-            let mut m = Map::new();
+            let mut m = Map::default();
             m.insert(Key::new("source", span), Node::string(name, span));
             *item = Node::map(m, span);
         }
@@ -459,7 +444,7 @@ fn ulimits(n: &mut Node, _cx: &mut Ctx) {
             _ => None,
         };
         if let Some(i) = single {
-            let mut l = Map::new();
+            let mut l = Map::default();
             l.insert(Key::new("soft", span), Node::new(Value::Int(i), span));
             l.insert(Key::new("hard", span), Node::new(Value::Int(i), span));
             *v = Node::map(l, span);
@@ -502,15 +487,9 @@ fn number(n: &mut Node, _cx: &mut Ctx) {
 fn build(n: &mut Node, cx: &mut Ctx) {
     let span = n.span;
     if let Some(ctx) = n.scalar_text() {
-        let mut m = Map::new();
-        m.insert(
-            Key::new("context", span),
-            Node::string(context_path(&ctx, cx), span),
-        );
-        m.insert(
-            Key::new("dockerfile", span),
-            Node::string("Dockerfile", span),
-        );
+        let mut m = Map::default();
+        m.insert(Key::new("context", span), Node::string(context_path(&ctx, cx), span));
+        m.insert(Key::new("dockerfile", span), Node::string("Dockerfile", span));
         *n = Node::map(m, span);
         return;
     }
@@ -525,10 +504,7 @@ fn build(n: &mut Node, cx: &mut Ctx) {
         Node::string(context_path(&ctx, cx), ctx_span),
     );
     if !m.contains_key("dockerfile") && !m.contains_key("dockerfile_inline") {
-        m.insert(
-            Key::new("dockerfile", span),
-            Node::string("Dockerfile", span),
-        );
+        m.insert(Key::new("dockerfile", span), Node::string("Dockerfile", span));
     }
     for key in ["args", "labels"] {
         if let Some(v) = m.get_mut(key) {
@@ -553,16 +529,9 @@ fn build(n: &mut Node, cx: &mut Ctx) {
 
 /// Build contexts may be URLs (git, http): those are not paths.
 fn context_path(ctx: &str, cx: &Ctx) -> String {
-    let remote = [
-        "http://",
-        "https://",
-        "git://",
-        "git@",
-        "github.com/",
-        "ssh://",
-    ]
-    .iter()
-    .any(|p| ctx.starts_with(p))
+    let remote = ["http://", "https://", "git://", "git@", "github.com/", "ssh://"]
+        .iter()
+        .any(|p| ctx.starts_with(p))
         || ctx.contains("://");
     if remote {
         ctx.to_string()
@@ -609,12 +578,7 @@ fn deploy(n: &mut Node, cx: &mut Ctx) {
 fn blkio(n: &mut Node, cx: &mut Ctx) {
     let Some(m) = n.as_map_mut() else { return };
     for key in ["device_read_bps", "device_write_bps"] {
-        for d in m
-            .get_mut(key)
-            .and_then(Node::as_seq_mut)
-            .into_iter()
-            .flatten()
-        {
+        for d in m.get_mut(key).and_then(Node::as_seq_mut).into_iter().flatten() {
             if let Some(rate) = d.get_mut("rate") {
                 bytes(rate, cx);
             }
@@ -637,12 +601,7 @@ fn extends(n: &mut Node, cx: &mut Ctx) {
 }
 
 fn develop(n: &mut Node, cx: &mut Ctx) {
-    for w in n
-        .get_mut("watch")
-        .and_then(Node::as_seq_mut)
-        .into_iter()
-        .flatten()
-    {
+    for w in n.get_mut("watch").and_then(Node::as_seq_mut).into_iter().flatten() {
         if let Some(p) = w.get_mut("path") {
             if let Some(s) = p.as_str() {
                 p.value = Value::String(cx.path(s));

@@ -45,10 +45,7 @@ fn service_short_forms() {
     );
     assert_eq!(s["command"], serde_json::json!(["sh", "-c", "echo hi"]));
     assert_eq!(s["entrypoint"], serde_json::json!([]));
-    assert_eq!(
-        s["environment"],
-        serde_json::json!({"A": "1", "B": null, "C": "x=y"})
-    );
+    assert_eq!(s["environment"], serde_json::json!({"A": "1", "B": null, "C": "x=y"}));
     assert_eq!(s["labels"], serde_json::json!({"n": "1"}));
     assert_eq!(
         s["env_file"],
@@ -65,10 +62,7 @@ fn service_short_forms() {
         s["healthcheck"],
         serde_json::json!({"test": ["CMD-SHELL", "curl x"], "interval": "1m30s"})
     );
-    assert_eq!(
-        s["ulimits"],
-        serde_json::json!({"nproc": {"soft": 10, "hard": 10}})
-    );
+    assert_eq!(s["ulimits"], serde_json::json!({"nproc": {"soft": 10, "hard": 10}}));
     assert_eq!(s["mem_limit"], serde_json::json!(1073741824));
     assert_eq!(s["cpus"], serde_json::json!(0.5));
     assert_eq!(s["stop_grace_period"], serde_json::json!("1s"));
@@ -122,17 +116,11 @@ fn resources_and_finalize() {
     finalize(&mut root, "proj");
     let j = root.to_json();
     assert_eq!(j["name"], "proj");
-    assert_eq!(
-        j["services"]["a"]["networks"],
-        serde_json::json!({"default": null})
-    );
+    assert_eq!(j["services"]["a"]["networks"], serde_json::json!({"default": null}));
     assert!(j["services"]["c"].get("networks").is_none());
     assert_eq!(j["networks"]["default"]["name"], "proj_default");
     assert_eq!(j["networks"]["n"]["name"], "proj_n");
     assert_eq!(j["volumes"]["v"]["name"], "proj_v");
-    assert_eq!(
-        j["volumes"]["e"],
-        serde_json::json!({"external": true, "name": "old"})
-    );
+    assert_eq!(j["volumes"]["e"], serde_json::json!({"external": true, "name": "old"}));
     assert_eq!(j["volumes"]["x"]["name"], "x");
 }

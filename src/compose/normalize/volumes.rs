@@ -74,14 +74,14 @@ pub fn parse_volume(spec: &str, base: &Path, home: Option<&Path>) -> Result<Valu
         }
     };
     if dst.is_empty() {
-        return Err(format!(
-            "invalid volume \"{spec}\": the target path is empty"
-        ));
+        return Err(format!("invalid volume \"{spec}\": the target path is empty"));
     }
     if !dst.starts_with('/') {
-        return Err(format!("invalid volume \"{spec}\": the target `{dst}` must be an absolute path in the container"));
+        return Err(format!(
+            "invalid volume \"{spec}\": the target `{dst}` must be an absolute path in the container"
+        ));
     }
-    let mut v = Map::new();
+    let mut v = Map::default();
     let bind = is_host_path(src);
     v.insert("type".into(), json!(if bind { "bind" } else { "volume" }));
     if !src.is_empty() {
@@ -93,11 +93,13 @@ pub fn parse_volume(spec: &str, base: &Path, home: Option<&Path>) -> Result<Valu
         v.insert("source".into(), json!(source));
     }
     v.insert("target".into(), json!(dst));
-    let mut bind_opts = Map::new();
-    let mut volume_opts = Map::new();
+    let mut bind_opts = Map::default();
+    let mut volume_opts = Map::default();
     for m in mode.split(',').filter(|m| !m.is_empty()) {
         if !MODES.contains(&m) {
-            return Err(format!("invalid volume \"{spec}\": unknown mode `{m}` (use ro, rw, z, Z, nocopy or a propagation mode)"));
+            return Err(format!(
+                "invalid volume \"{spec}\": unknown mode `{m}` (use ro, rw, z, Z, nocopy or a propagation mode)"
+            ));
         }
         match m {
             "ro" => {
@@ -171,8 +173,6 @@ mod tests {
         assert!(parse_volume("a:/b:rx", base, None)
             .unwrap_err()
             .contains("unknown mode `rx`"));
-        assert!(parse_volume("a:/b:ro:x", base, None)
-            .unwrap_err()
-            .contains("too many"));
+        assert!(parse_volume("a:/b:ro:x", base, None).unwrap_err().contains("too many"));
     }
 }

@@ -22,10 +22,7 @@ pub fn generate() -> Value {
     let mut v = serde_json::to_value(schema).unwrap_or(Value::Null);
     widen(&mut v);
     if let Some(o) = v.as_object_mut() {
-        o.insert(
-            "$id".into(),
-            json!("https://rcompose.dev/compose-spec.schema.json"),
-        );
+        o.insert("$id".into(), json!("https://rcompose.dev/compose-spec.schema.json"));
     }
     v
 }
@@ -67,12 +64,22 @@ fn widen_type(t: &mut Value) {
     }
 }
 
+/// The committed schema, as the binary carries it. Reading it is cheaper
+/// than generating it at every start; `committed_schema_is_current` keeps
+/// it equal to [`generate`]'s output.
+fn committed() -> &'static Value {
+    static S: OnceLock<Value> = OnceLock::new();
+    S.get_or_init(|| {
+        serde_json::from_str(include_str!("../../../schema/compose-spec.schema.json")).unwrap_or_else(|_| generate())
+    })
+}
+
 fn validator() -> &'static jsonschema::Validator {
     static V: OnceLock<jsonschema::Validator> = OnceLock::new();
     V.get_or_init(|| {
-        // The schema is ours and generated: failing to compile it is a bug
+        // The schema is ours and tested: failing to compile it is a bug
         // that every test would show at once.
-        jsonschema::validator_for(&generate()).expect("the generated Compose schema compiles")
+        jsonschema::validator_for(committed()).expect("the generated Compose schema compiles")
     })
 }
 
@@ -136,9 +143,7 @@ fn check(root: &Node) -> (Vec<Diag>, Vec<String>) {
     let mut prune = Vec::new();
     for err in validator().iter_errors(&instance) {
         let pointer = err.instance_path().as_str().to_string();
-        if let jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } =
-            err.kind()
-        {
+        if let jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } = err.kind() {
             prune.extend(
                 unexpected
                     .iter()
@@ -165,10 +170,7 @@ fn meant_branch<'e>(
         .filter(|branch| {
             !branch.iter().any(|e| {
                 e.instance_path().as_str() == pointer
-                    && matches!(
-                        e.kind(),
-                        jsonschema::error::ValidationErrorKind::Type { .. }
-                    )
+                    && matches!(e.kind(), jsonschema::error::ValidationErrorKind::Type { .. })
             })
         })
         .find_map(|branch| branch.first())
@@ -189,8 +191,7 @@ fn explain(err: &jsonschema::ValidationError<'_>, root: &Node, diags: &mut Vec<(
             // No form fits the value's type: list the types that would.
             let mut expected: Vec<String> = Vec::new();
             for e in context.iter().flatten() {
-                if let (K::Type { kind }, true) = (e.kind(), e.instance_path().as_str() == pointer)
-                {
+                if let (K::Type { kind }, true) = (e.kind(), e.instance_path().as_str() == pointer) {
                     let w = type_words(kind);
                     if !expected.contains(&w) && w != "a null" {
                         expected.push(w);
@@ -202,11 +203,7 @@ fn explain(err: &jsonschema::ValidationError<'_>, root: &Node, diags: &mut Vec<(
             } else {
                 Diag::error(
                     span,
-                    format!(
-                        "{place} must be {}, found {}",
-                        expected.join(" or "),
-                        a(found)
-                    ),
+                    format!("{place} must be {}, found {}", expected.join(" or "), a(found)),
                 )
                 .with_label(format!("expected {}", expected.join(" or ")))
             }
@@ -214,17 +211,13 @@ fn explain(err: &jsonschema::ValidationError<'_>, root: &Node, diags: &mut Vec<(
         }
         K::AdditionalProperties { unexpected } => {
             for key in unexpected {
-                let key_pointer =
-                    format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+                let key_pointer = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
                 let span = root.key_span_at_pointer(&key_pointer).unwrap_or(span);
                 let known = allowed_keys(&pointer);
-                let mut d = Diag::error(span, format!("unknown key `{key}` {place}"))
-                    .with_label("not allowed here");
+                let mut d = Diag::error(span, format!("unknown key `{key}` {place}")).with_label("not allowed here");
                 d = match did_you_mean(key, known.iter().map(String::as_str)) {
                     Some(h) => d.with_help(h),
-                    None => {
-                        d.with_help("remove it, or prefix it with x- to keep it as an extension")
-                    }
+                    None => d.with_help("remove it, or prefix it with x- to keep it as an extension"),
                 };
                 diags.push((span.start, d));
             }
@@ -233,22 +226,15 @@ fn explain(err: &jsonschema::ValidationError<'_>, root: &Node, diags: &mut Vec<(
         K::Type { kind } => {
             let found = node.map(|n| n.kind()).unwrap_or("value");
             let expected = type_words(kind);
-            Diag::error(
-                span,
-                format!("{place} must be {expected}, found {}", a(found)),
-            )
-            .with_label(format!("expected {expected}"))
-            .with_help("see the Compose Specification for this attribute's format")
+            Diag::error(span, format!("{place} must be {expected}, found {}", a(found)))
+                .with_label(format!("expected {expected}"))
+                .with_help("see the Compose Specification for this attribute's format")
         }
         K::Required { property } => {
             let p = property.as_str().unwrap_or_default();
-            Diag::error(span, format!("{place} is missing the required key `{p}`"))
-                .with_help(format!("add `{p}:`"))
+            Diag::error(span, format!("{place} is missing the required key `{p}`")).with_help(format!("add `{p}:`"))
         }
-        K::Enum { options } => Diag::error(
-            span,
-            format!("{place} must be one of {}", enum_words(options)),
-        ),
+        K::Enum { options } => Diag::error(span, format!("{place} must be one of {}", enum_words(options))),
         K::Pattern { .. } => {
             let shown = pointer.rsplit('/').next().unwrap_or_default();
             Diag::error(span, format!("invalid name `{shown}` {place}"))
@@ -324,19 +310,13 @@ fn type_words(kind: &jsonschema::error::TypeKind) -> String {
 fn enum_words(options: &Value) -> String {
     options
         .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|o| o.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
+        .map(|a| a.iter().map(|o| o.to_string()).collect::<Vec<_>>().join(", "))
         .unwrap_or_default()
 }
 
 /// Keys the schema allows at a place, for "did you mean".
 fn allowed_keys(pointer: &str) -> Vec<String> {
-    static SCHEMA: OnceLock<Value> = OnceLock::new();
-    let schema = SCHEMA.get_or_init(generate);
+    let schema = committed();
     let defs = schema.get("definitions").or_else(|| schema.get("$defs"));
     let def = |name: &str| defs.and_then(|d| d.get(name));
     let parts: Vec<&str> = pointer.split('/').skip(1).collect();

@@ -23,8 +23,7 @@ fn committed_schema_is_current() {
 }
 
 fn official() -> jsonschema::Validator {
-    let text =
-        std::fs::read_to_string(repo().join("tests/fixtures/schema/compose-spec.json")).unwrap();
+    let text = std::fs::read_to_string(repo().join("tests/fixtures/schema/compose-spec.json")).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
     // The official schema declares draft 2019-09 via $schema; the validator picks it up.
     if let Some(o) = v.as_object_mut() {
@@ -55,11 +54,9 @@ fn accepts_what_the_official_schema_accepts() {
     let files = corpus("tests/fixtures/schema/valid");
     assert!(files.len() >= 5);
     for (path, text) in files {
-        let node =
-            parse(&text, FileId(0)).unwrap_or_else(|e| panic!("{}: {}", path.display(), e.message));
+        let node = parse(&text, FileId(0)).unwrap_or_else(|e| panic!("{}: {}", path.display(), e.message));
         let json = node.to_json();
-        let official_errors: Vec<String> =
-            official.iter_errors(&json).map(|e| e.to_string()).collect();
+        let official_errors: Vec<String> = official.iter_errors(&json).map(|e| e.to_string()).collect();
         assert!(
             official_errors.is_empty(),
             "{}: the official schema rejects the fixture: {official_errors:?}",
@@ -91,10 +88,7 @@ fn rejects_with_clear_messages() {
             "{}: the official schema accepts it",
             path.display()
         );
-        let got: Vec<String> = validate_file(&node)
-            .into_iter()
-            .map(|d| d.message)
-            .collect();
+        let got: Vec<String> = validate_file(&node).into_iter().map(|d| d.message).collect();
         assert!(
             got.iter().any(|m| m == expected),
             "{}: expected {expected:?}, got {got:?}",
