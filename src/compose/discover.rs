@@ -179,7 +179,13 @@ mod tests {
         std::fs::write(t.path().join("compose.override.yaml"), "").unwrap();
         let f = find_compose_files(&deep).unwrap();
         // Any override goes with any main file; compose.override.* comes first.
-        assert_eq!(f.files, vec![t.path().join("docker-compose.yml"), t.path().join("compose.override.yaml")]);
+        assert_eq!(
+            f.files,
+            vec![
+                t.path().join("docker-compose.yml"),
+                t.path().join("compose.override.yaml")
+            ]
+        );
         assert!(f.warnings.is_empty());
 
         std::fs::write(t.path().join("compose.yaml"), "").unwrap();

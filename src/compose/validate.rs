@@ -118,43 +118,30 @@ impl Checker<'_> {
                 );
             }
         }
-        let service_refs = svc.links.iter().map(|l| (l.split(':').next().unwrap_or(l), "links"));
-        let from_refs = svc
-            .volumes_from
-            .iter()
-            .filter(|v| !v.starts_with("container:"))
-            .map(|v| (v.split(':').next().unwrap_or(v), "volumes_from"));
-        for (target, field) in service_refs.chain(from_refs).collect::<Vec<_>>() {
-            if !p.services.contains_key(target) {
-                let span = self.span(&format!("{base}/{field}"));
-                self.undefined(
-                    span,
-                    "service",
-                    target,
-                    name,
-                    p.services.keys().map(String::as_str),
-                    "define it under `services`",
-                );
+        // Every other place that names a service: links, volumes_from and
+        // the `service:NAME` namespace modes.
+        let mut refs: Vec<(&str, &str)> = Vec::new();
+        refs.extend(svc.links.iter().map(|l| (l.split(':').next().unwrap_or(l), "links")));
+        refs.extend(
+            svc.volumes_from
+                .iter()
+                .filter(|v| !v.starts_with("container:"))
+                .map(|v| (v.split(':').next().unwrap_or(v), "volumes_from")),
+        );
+        for (field, value) in [
+            ("network_mode", &svc.network_mode),
+            ("ipc", &svc.ipc),
+            ("pid", &svc.pid),
+        ] {
+            if let Some(target) = value.as_deref().and_then(|v| v.strip_prefix("service:")) {
+                refs.push((target, field));
             }
         }
-        for field in ["network_mode", "ipc", "pid"] {
-            let value = match field {
-                "network_mode" => &svc.network_mode,
-                "ipc" => &svc.ipc,
-                _ => &svc.pid,
-            };
-            if let Some(target) = value.as_deref().and_then(|v| v.strip_prefix("service:")) {
-                if !p.services.contains_key(target) {
-                    let span = self.span(&format!("{base}/{field}"));
-                    self.undefined(
-                        span,
-                        "service",
-                        target,
-                        name,
-                        p.services.keys().map(String::as_str),
-                        "define it under `services`",
-                    );
-                }
+        for (target, field) in refs {
+            if !p.services.contains_key(target) {
+                let span = self.span(&format!("{base}/{field}"));
+                let known = p.services.keys().map(String::as_str);
+                self.undefined(span, "service", target, name, known, "define it under `services`");
             }
         }
         if svc.network_mode.is_some()

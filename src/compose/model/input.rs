@@ -21,6 +21,15 @@ fn named<T: schemars::JsonSchema>(g: &mut SchemaGenerator, nullable: bool) -> Sc
     json_schema!({"type": "object", "patternProperties": {NAME: entry}, "additionalProperties": false})
 }
 
+/// A list of names, or a map from name to settings (or nothing).
+fn names_or_map<T: schemars::JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    let long = g.subschema_for::<T>();
+    json_schema!({"anyOf": [
+        {"type": "array", "items": {"type": "string"}, "uniqueItems": true},
+        {"type": "object", "patternProperties": {NAME: {"anyOf": [long, {"type": "null"}]}}, "additionalProperties": false}
+    ]})
+}
+
 pub fn services(g: &mut SchemaGenerator) -> Schema {
     named::<Service>(g, false)
 }
@@ -139,11 +148,7 @@ pub fn file_refs(g: &mut SchemaGenerator) -> Schema {
 }
 
 pub fn depends_on(g: &mut SchemaGenerator) -> Schema {
-    let long = g.subschema_for::<DependsOn>();
-    json_schema!({"anyOf": [
-        {"type": "array", "items": {"type": "string"}, "uniqueItems": true},
-        {"type": "object", "patternProperties": {NAME: {"anyOf": [long, {"type": "null"}]}}, "additionalProperties": false}
-    ]})
+    names_or_map::<DependsOn>(g)
 }
 
 pub fn devices(g: &mut SchemaGenerator) -> Schema {
@@ -162,19 +167,11 @@ pub fn service_volumes(g: &mut SchemaGenerator) -> Schema {
 }
 
 pub fn service_networks(g: &mut SchemaGenerator) -> Schema {
-    let long = g.subschema_for::<ServiceNetwork>();
-    json_schema!({"anyOf": [
-        {"type": "array", "items": {"type": "string"}, "uniqueItems": true},
-        {"type": "object", "patternProperties": {NAME: {"anyOf": [long, {"type": "null"}]}}, "additionalProperties": false}
-    ]})
+    names_or_map::<ServiceNetwork>(g)
 }
 
 pub fn service_models(g: &mut SchemaGenerator) -> Schema {
-    let long = g.subschema_for::<ServiceModel>();
-    json_schema!({"anyOf": [
-        {"type": "array", "items": {"type": "string"}, "uniqueItems": true},
-        {"type": "object", "patternProperties": {NAME: {"anyOf": [long, {"type": "null"}]}}, "additionalProperties": false}
-    ]})
+    names_or_map::<ServiceModel>(g)
 }
 
 pub fn ulimits(g: &mut SchemaGenerator) -> Schema {
