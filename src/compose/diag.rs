@@ -151,6 +151,11 @@ impl Diag {
 
 /// "did you mean `x`?" when a known name is close to what was written.
 pub fn did_you_mean<'a>(written: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    closest(written, known).map(|k| format!("did you mean `{k}`?"))
+}
+
+/// The known name closest to what was written, if one is close enough.
+pub fn closest<'a>(written: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let mut best: Option<(f64, &str)> = None;
     for k in known {
         let score = strsim::jaro_winkler(written, k);
@@ -158,7 +163,7 @@ pub fn did_you_mean<'a>(written: &str, known: impl IntoIterator<Item = &'a str>)
             best = Some((score, k));
         }
     }
-    best.map(|(_, k)| format!("did you mean `{k}`?"))
+    best.map(|(_, k)| k)
 }
 
 /// A [`Diag`] bound to its source text, implementing `miette::Diagnostic`.

@@ -8,11 +8,32 @@ use std::collections::BTreeMap;
 use petgraph::algo::tarjan_scc;
 use petgraph::graphmap::DiGraphMap;
 
-use super::model::Project;
+use super::model::{Project, Service};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("dependency cycle detected: {}", .0.join(" -> "))]
 pub struct CycleError(pub Vec<String>);
+
+/// What a service needs started first: `depends_on`, and (as compose-go
+/// orders them) `links`, `volumes_from` and `service:NAME` namespaces.
+pub fn dependencies(svc: &Service) -> Vec<&str> {
+    let mut deps: Vec<&str> = svc.depends_on.keys().map(String::as_str).collect();
+    deps.extend(svc.links.iter().map(|l| l.split(':').next().unwrap_or(l)));
+    deps.extend(
+        svc.volumes_from
+            .iter()
+            .filter(|v| !v.starts_with("container:"))
+            .map(|v| v.split(':').next().unwrap_or(v)),
+    );
+    for mode in [&svc.network_mode, &svc.ipc, &svc.pid].into_iter().flatten() {
+        if let Some(target) = mode.strip_prefix("service:") {
+            deps.push(target);
+        }
+    }
+    deps.sort_unstable();
+    deps.dedup();
+    deps
+}
 
 /// Edge `dependency → dependent`, over existing services.
 fn graph(project: &Project) -> DiGraphMap<&str, ()> {
@@ -21,7 +42,7 @@ fn graph(project: &Project) -> DiGraphMap<&str, ()> {
         g.add_node(name.as_str());
     }
     for (name, svc) in &project.services {
-        for dep in svc.depends_on.keys() {
+        for dep in dependencies(svc) {
             if let Some((dep, _)) = project.services.get_key_value(dep) {
                 g.add_edge(dep.as_str(), name.as_str(), ());
             }
@@ -45,10 +66,8 @@ pub fn dependency_cycles(project: &Project) -> Vec<Vec<String>> {
         let mut path = vec![start.to_string()];
         let mut cur = start;
         for _ in 0..scc.len() {
-            let next = project.services[cur]
-                .depends_on
-                .keys()
-                .map(String::as_str)
+            let next = dependencies(&project.services[cur])
+                .into_iter()
                 .filter(|d| scc.contains(d))
                 .find(|d| *d == start || !path.iter().any(|p| p == d));
             match next {
@@ -138,6 +157,16 @@ mod tests {
             vec![vec!["db", "lonely"], vec!["cache", "worker"], vec!["web"]]
         );
         assert_eq!(stop_levels(&p).unwrap()[0], vec!["web"]);
+    }
+
+    #[test]
+    fn links_volumes_from_and_namespaces_order_too() {
+        let mut p = project(&[("app", &[]), ("vpn", &[]), ("data", &[]), ("db", &[])]);
+        let app = p.services.get_mut("app").unwrap();
+        app.network_mode = Some("service:vpn".into());
+        app.volumes_from = vec!["data:ro".into()];
+        app.links = vec!["db:database".into()];
+        assert_eq!(start_levels(&p).unwrap(), vec![vec!["data", "db", "vpn"], vec!["app"]]);
     }
 
     #[test]

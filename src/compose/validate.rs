@@ -217,7 +217,22 @@ impl Checker<'_> {
                 }
             }
         }
-        let replicas = svc.deploy.as_ref().and_then(|d| d.replicas).or(svc.scale).unwrap_or(1);
+        let replicas = svc.scale.or(svc.deploy.as_ref().and_then(|d| d.replicas)).unwrap_or(1);
+        if replicas > 1 {
+            for (i, port) in svc.ports.iter().enumerate() {
+                if port
+                    .published
+                    .as_deref()
+                    .is_some_and(|p| !p.is_empty() && !p.contains('-'))
+                {
+                    let published = port.published.as_deref().unwrap_or_default();
+                    self.diags.push(
+                        Diag::error(self.span(&format!("{base}/ports/{i}")), format!("service `{name}` publishes host port {published} but runs {replicas} replicas"))
+                            .with_help("a host port can be bound once: publish a range (\"8000-8009:80\") or only the container port"),
+                    );
+                }
+            }
+        }
         if let Some(cn) = &svc.container_name {
             if replicas > 1 {
                 self.diags.push(
@@ -377,6 +392,16 @@ mod tests {
         assert!(m[1].starts_with("invalid restart policy `sometimes`"), "{m:?}");
         assert!(
             m[2].starts_with("service `b` declares both network_mode and networks"),
+            "{m:?}"
+        );
+    }
+
+    #[test]
+    fn a_fixed_host_port_cannot_serve_replicas() {
+        let m = run("services:\n  a: {image: x, scale: 2, ports: ['8080:80', '9000-9001:90', '100']}\n");
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(
+            m[0].starts_with("service `a` publishes host port 8080 but runs 2 replicas"),
             "{m:?}"
         );
     }

@@ -94,6 +94,10 @@ pub fn validate_file(root: &Node) -> Vec<Diag> {
 /// the same pass instead of one error per run.
 pub fn validate_and_prune(root: &mut Node) -> Vec<Diag> {
     let (diags, mut prune) = check(root);
+    // A misspelt key with a clear suggestion is read as the suggestion for
+    // the rest of this (already failing) load, so `imgae:` does not also
+    // produce "no image" further on.
+    prune.retain(|pointer| !rename_to_suggestion(root, pointer));
     // Deepest first, and higher indexes first, so earlier removals do not
     // shift the paths of later ones.
     prune.sort_by(|a, b| b.cmp(a));
@@ -102,6 +106,44 @@ pub fn validate_and_prune(root: &mut Node) -> Vec<Diag> {
         remove_at(root, &pointer);
     }
     diags
+}
+
+fn rename_to_suggestion(root: &mut Node, pointer: &str) -> bool {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return false;
+    };
+    let known = allowed_keys(parent);
+    let Some(best) = super::diag::closest(last, known.iter().map(String::as_str)) else {
+        return false;
+    };
+    let best = best.to_string();
+    let Some(map) = parent_map(root, parent) else {
+        return false;
+    };
+    if map.contains_key(best.as_str()) {
+        return false;
+    }
+    let Some(index) = map.get_index_of(last) else {
+        return false;
+    };
+    let Some((key, value)) = map.shift_remove_index(index) else {
+        return false;
+    };
+    map.shift_insert(index, super::yaml::Key::new(best, key.span), value);
+    true
+}
+
+fn parent_map<'a>(root: &'a mut Node, pointer: &str) -> Option<&'a mut super::yaml::Map> {
+    let mut cur = root;
+    for raw in pointer.split('/').skip(1) {
+        let part = raw.replace("~1", "/").replace("~0", "~");
+        cur = match &mut cur.value {
+            super::yaml::Value::Map(m) => m.get_mut(part.as_str())?,
+            super::yaml::Value::Seq(v) => v.get_mut(part.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    cur.as_map_mut()
 }
 
 fn remove_at(root: &mut Node, pointer: &str) {
