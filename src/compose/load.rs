@@ -352,7 +352,8 @@ impl<'a> Loader<'a> {
 
     /// Read, parse, interpolate and schema-check one file; diagnostics are kept.
     fn parse_checked(&mut self, path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Option<Node> {
-        let text = if path == Path::new("-") || path.ends_with("-") && self.opts.stdin.is_some() {
+        let stdin = path == Path::new("-");
+        let text = if stdin {
             self.opts.stdin.clone().unwrap_or_default()
         } else {
             match std::fs::read_to_string(path) {
@@ -366,11 +367,7 @@ impl<'a> Loader<'a> {
                 }
             }
         };
-        let display = if path.ends_with("-") && self.opts.stdin.is_some() {
-            Path::new("<stdin>")
-        } else {
-            path
-        };
+        let display = if stdin { Path::new("<stdin>") } else { path };
         let file = self.sources.add(display, &text);
         let mut root = match super::yaml::parse(&text, file) {
             Ok(r) => r,
