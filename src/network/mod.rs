@@ -23,5 +23,12 @@
 pub mod error;
 pub mod ipam;
 pub mod state;
+pub mod netns;
+pub mod netlink;
+pub mod bridge;
+pub mod veth;
+pub mod nat;
+pub mod manage;
 
 pub use error::{NetworkError, Result};
+pub use manage::{Attachment, Connection, NetworkSpec, Networking};

@@ -1,0 +1,107 @@
+//! Bridges, veths and namespaces for real (root): containers on one network
+//! reach each other, a container on another network cannot, addresses are
+//! stable across restarts, and teardown leaves nothing behind.
+
+mod network_support;
+
+use network_support::{describe, prerequisites, stdout, TestHost};
+use rcompose::network::{Connection, NetworkSpec};
+
+const TOOLS: &[&str] = &["ip", "nft", "busybox", "nsenter"];
+
+#[test]
+fn containers_on_one_bridge_reach_each_other_and_other_networks_do_not() {
+    if !prerequisites("containers_on_one_bridge_reach_each_other_and_other_networks_do_not", TOOLS) {
+        return;
+    }
+    let mut host = TestHost::new("10.213.0.0/16");
+    let front = format!("{}_front", host.tag);
+    let back = format!("{}_back", host.tag);
+    let rec_front = host.net.create_network(&NetworkSpec { name: front.clone(), ..Default::default() }).expect("create front");
+    let rec_back = host.net.create_network(&NetworkSpec { name: back.clone(), ..Default::default() }).expect("create back");
+    assert_eq!(rec_front.ipam.subnets[0].subnet.to_string(), "10.213.0.0/24");
+    assert_eq!(rec_back.ipam.subnets[0].subnet.to_string(), "10.213.1.0/24");
+    assert!(host.links().contains(&rec_front.bridge), "{}", host.links());
+
+    let a = host.container("a");
+    let b = host.container("b");
+    let c = host.container("c");
+    let conn = |n: &str| Connection { network: n.to_string(), ..Default::default() };
+    let att_a = host.net.connect("a", &a, &[conn(&front)]).expect("connect a");
+    let static_b = Connection { network: front.clone(), addresses: vec!["10.213.0.77".parse().unwrap()], mac: Some([2, 0x42, 1, 2, 3, 4]) };
+    host.net.connect("b", &b, &[static_b]).expect("connect b");
+    host.net.connect("c", &c, &[conn(&back)]).expect("connect c");
+    assert_eq!(att_a[0].addresses[0].to_string(), "10.213.0.2/24");
+    assert_eq!(att_a[0].interface, "eth0");
+
+    let out = host.run(&b, &["ip", "link", "show", "eth0"]);
+    assert!(stdout(&out).contains("02:42:01:02:03:04"), "{}", describe(&out));
+
+    host.http_server(&b, "b", "hello from b");
+    host.http_server(&c, "c", "hello from c");
+    let out = host.run(&a, &["wget", "-q", "-O", "-", "http://10.213.0.77/"]);
+    assert_eq!(stdout(&out), "hello from b", "{}", describe(&out));
+    let out = host.run(&a, &["ping", "-c", "1", "-W", "2", "10.213.0.77"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    // another network: routed by the host, but dropped by the isolation rules
+    let c_ip = "10.213.1.2";
+    let out = host.run_for(2, &a, &["wget", "-q", "-O", "-", &format!("http://{c_ip}/")]);
+    assert!(!out.status.success(), "a reached c across networks: {}", describe(&out));
+    // the host itself reaches c (it is the gateway)
+    let curl = std::process::Command::new("timeout").args(["5", "busybox", "wget", "-q", "-O", "-", &format!("http://{c_ip}/")]).output().unwrap();
+    assert_eq!(stdout(&curl), "hello from c", "{}", describe(&curl));
+
+    // restart of a's process: namespace file stays, so does the address
+    host.net.disconnect("a", &[front.clone()], false).expect("disconnect a");
+    assert!(host.net.create_netns("a").is_ok());
+    let again = host.net.connect("a", &a, &[conn(&front)]).expect("reconnect a");
+    assert_eq!(again[0].addresses, att_a[0].addresses);
+    let out = host.run(&a, &["wget", "-q", "-O", "-", "http://10.213.0.77/"]);
+    assert_eq!(stdout(&out), "hello from b", "{}", describe(&out));
+
+    // teardown: nothing left
+    for (name, ns, net) in [("a", &a, &front), ("b", &b, &front), ("c", &c, &back)] {
+        host.net.disconnect(name, &[net.clone()], true).expect("disconnect");
+        host.net.remove_netns(name).expect("remove netns");
+        assert!(!ns.exists(), "{} still exists", ns.display());
+    }
+    host.net.remove_network(&front).expect("remove front");
+    host.net.remove_network(&back).expect("remove back");
+    let links = host.links();
+    assert!(!links.contains("rc-") && !links.contains("rcv"), "left over: {links}");
+    let tables = host.nft_tables();
+    assert!(!tables.contains(&host.tag), "left over: {tables}");
+    assert!(rcompose::network::state::list_networks(&host.net.paths).unwrap().is_empty());
+    // removing again is fine
+    host.net.remove_network(&front).expect("remove twice");
+    host.net.disconnect("a", &[front.clone()], true).expect("disconnect twice");
+}
+
+#[test]
+fn internal_network_has_no_route_out_and_external_bridge_is_kept() {
+    if !prerequisites("internal_network_has_no_route_out_and_external_bridge_is_kept", TOOLS) {
+        return;
+    }
+    let mut host = TestHost::new("10.213.0.0/16");
+    let internal = format!("{}_int", host.tag);
+    host.net.create_network(&NetworkSpec { name: internal.clone(), internal: true, ..Default::default() }).expect("create internal");
+    let a = host.container("a");
+    let att = host.net.connect("a", &a, &[Connection { network: internal.clone(), ..Default::default() }]).expect("connect");
+    assert!(att[0].gateways.is_empty());
+    let routes = host.run(&a, &["ip", "route"]);
+    assert!(!stdout(&routes).contains("default"), "{}", describe(&routes));
+
+    // external: a bridge made by someone else is used, never removed
+    let st = std::process::Command::new("ip").args(["link", "add", "extbr0", "type", "bridge"]).status().unwrap();
+    assert!(st.success());
+    let ext = NetworkSpec { name: "ext".into(), bridge: Some("extbr0".into()), external: true, ..Default::default() };
+    host.net.create_network(&ext).expect("use external");
+    host.net.remove_network("ext").expect("remove external");
+    assert!(host.links().contains("extbr0"));
+    let missing = NetworkSpec { name: "nope".into(), bridge: Some("nobr0".into()), external: true, ..Default::default() };
+    let err = host.net.create_network(&missing).unwrap_err().to_string();
+    assert!(err.contains("nobr0") && err.contains("external"), "{err}");
+
+    host.net.disconnect("a", &[internal.clone()], true).unwrap();
+    host.net.remove_network(&internal).unwrap();
+}
