@@ -29,6 +29,7 @@ pub mod bridge;
 pub mod veth;
 pub mod nat;
 pub mod manage;
+pub mod dns;
 
 pub use error::{NetworkError, Result};
 pub use manage::{Attachment, Connection, NetworkSpec, Networking};
