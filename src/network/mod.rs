@@ -30,6 +30,7 @@ pub mod veth;
 pub mod nat;
 pub mod manage;
 pub mod dns;
+pub mod proxy;
 
 pub use error::{NetworkError, Result};
 pub use manage::{Attachment, Connection, NetworkSpec, Networking};
