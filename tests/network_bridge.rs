@@ -105,3 +105,59 @@ fn internal_network_has_no_route_out_and_external_bridge_is_kept() {
     host.net.disconnect("a", &[internal.clone()], true).unwrap();
     host.net.remove_network(&internal).unwrap();
 }
+
+#[test]
+fn outbound_traffic_is_masqueraded_and_internal_networks_stay_inside() {
+    if !prerequisites("outbound_traffic_is_masqueraded_and_internal_networks_stay_inside", TOOLS) {
+        return;
+    }
+    let mut host = TestHost::new("10.213.0.0/16");
+    // "the world beyond the host": one more namespace behind a veth of the
+    // test host, 10.213.200.0/24 — still entirely inside this test.
+    let outside = host.container("outside");
+    let run = |args: &[&str]| {
+        let st = std::process::Command::new("ip").args(args).status().unwrap();
+        assert!(st.success(), "ip {args:?}");
+    };
+    let peer = format!("o{}", host.tag);
+    run(&["link", "add", "uplink0", "type", "veth", "peer", "name", &peer]);
+    run(&["link", "set", &peer, "netns", outside.to_str().unwrap()]);
+    run(&["addr", "add", "10.213.200.1/24", "dev", "uplink0"]);
+    run(&["link", "set", "uplink0", "up"]);
+    let inside = |args: &[&str]| {
+        let st = std::process::Command::new("nsenter").arg(format!("--net={}", outside.display())).arg("ip").args(args).status().unwrap();
+        assert!(st.success(), "ip {args:?} in outside");
+    };
+    inside(&["addr", "add", "10.213.200.2/24", "dev", &peer]);
+    inside(&["link", "set", &peer, "up"]);
+    inside(&["link", "set", "lo", "up"]);
+    // no route back to the container subnets: only masquerading makes replies possible
+    let server = rcompose::network::netns::run_in(Some(&outside), || std::net::TcpListener::bind("0.0.0.0:8000")).unwrap().unwrap();
+    let seen = std::thread::spawn(move || {
+        let (mut s, peer) = server.accept().unwrap();
+        use std::io::Write;
+        let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nworld");
+        peer.ip()
+    });
+
+    let public = format!("{}_pub", host.tag);
+    let internal = format!("{}_int", host.tag);
+    host.net.create_network(&NetworkSpec { name: public.clone(), ..Default::default() }).unwrap();
+    host.net.create_network(&NetworkSpec { name: internal.clone(), internal: true, ..Default::default() }).unwrap();
+    let a = host.container("a");
+    let b = host.container("b");
+    host.net.connect("a", &a, &[Connection { network: public.clone(), ..Default::default() }]).unwrap();
+    host.net.connect("b", &b, &[Connection { network: internal.clone(), ..Default::default() }]).unwrap();
+
+    let out = host.run(&b, &["wget", "-q", "-O", "-", "http://10.213.200.2:8000/"]);
+    assert!(!out.status.success(), "internal network reached outside: {}", describe(&out));
+    let out = host.run(&a, &["wget", "-q", "-O", "-", "http://10.213.200.2:8000/"]);
+    assert_eq!(stdout(&out), "world", "{}", describe(&out));
+    assert_eq!(seen.join().unwrap().to_string(), "10.213.200.1", "the source must be masqueraded to the host's address");
+
+    host.net.disconnect("a", &[public.clone()], true).unwrap();
+    host.net.disconnect("b", &[internal.clone()], true).unwrap();
+    host.net.remove_network(&public).unwrap();
+    host.net.remove_network(&internal).unwrap();
+    assert!(!host.nft_tables().contains(&host.tag));
+}
