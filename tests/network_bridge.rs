@@ -37,8 +37,8 @@ fn containers_on_one_bridge_reach_each_other_and_other_networks_do_not() {
     let out = host.run(&b, &["ip", "link", "show", "eth0"]);
     assert!(stdout(&out).contains("02:42:01:02:03:04"), "{}", describe(&out));
 
-    host.http_server(&b, "b", "hello from b");
-    host.http_server(&c, "c", "hello from c");
+    let httpd_b = host.http_server(&b, "b", "hello from b");
+    let httpd_c = host.http_server(&c, "c", "hello from c");
     let out = host.run(&a, &["wget", "-q", "-O", "-", "http://10.213.0.77/"]);
     assert_eq!(stdout(&out), "hello from b", "{}", describe(&out));
     let out = host.run(&a, &["ping", "-c", "1", "-W", "2", "10.213.0.77"]);
@@ -60,10 +60,21 @@ fn containers_on_one_bridge_reach_each_other_and_other_networks_do_not() {
     assert_eq!(stdout(&out), "hello from b", "{}", describe(&out));
 
     // teardown: nothing left
-    for (name, ns, net) in [("a", &a, &front), ("b", &b, &front), ("c", &c, &back)] {
-        host.net.disconnect(name, &[net.clone()], true).expect("disconnect");
-        host.net.remove_netns(name).expect("remove netns");
+    // the containers' processes end first, as they do on `down`
+    host.kill(httpd_b);
+    host.kill(httpd_c);
+    // b is disconnected explicitly (veth deleted at once); a and c are
+    // removed whole (their veths die with the namespace, in the background)
+    host.net.disconnect("b", &[front.clone()], true).expect("disconnect b");
+    host.net.remove_netns("b").expect("remove netns b");
+    host.net.remove_container("a", &[front.clone()]).expect("remove a");
+    host.net.remove_container("c", &[back.clone()]).expect("remove c");
+    for ns in [&a, &b, &c] {
         assert!(!ns.exists(), "{} still exists", ns.display());
+    }
+    let t = std::time::Instant::now();
+    while host.links().contains("rcv") && t.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
     host.net.remove_network(&front).expect("remove front");
     host.net.remove_network(&back).expect("remove back");

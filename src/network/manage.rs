@@ -293,4 +293,23 @@ impl Networking {
         }
         NetworkError::from_teardown(problems)
     }
+
+    /// Removes a container from the network for good: gives back its
+    /// addresses and removes its namespace file. Its veth pairs are not
+    /// deleted one by one (each deletion waits for an RCU grace period,
+    /// ~20 ms): they die with the namespace, which the kernel tears down in
+    /// the background, batched, once no process is left in it. Keeps going
+    /// past errors.
+    pub fn remove_container(&self, container: &str, networks: &[String]) -> Result<()> {
+        let mut problems = Vec::new();
+        for n in networks {
+            if let Err(e) = self.release(container, n) {
+                problems.push(e);
+            }
+        }
+        if let Err(e) = self.remove_netns(container) {
+            problems.push(e);
+        }
+        NetworkError::from_teardown(problems)
+    }
 }

@@ -6,7 +6,9 @@
 //! - `$RCOMPOSE_RUN/dns/<container>.json`: what a running container answers
 //!   to in DNS (`dns::records`).
 //!
-//! Writes are atomic (temp file + rename). The locking and atomic-write
+//! Writes are atomic (temp file + rename): readers see the old or the new
+//! file, never a torn one. They are not fsync'd: the files describe live
+//! kernel state that a reboot clears anyway. The locking and atomic-write
 //! helpers are private here until the shared `store` module lands; they do
 //! what it is meant to do and can be swapped for it.
 
@@ -106,7 +108,6 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let write = || -> std::io::Result<()> {
         let mut f = File::create(&tmp)?;
         f.write_all(&bytes)?;
-        f.sync_data()?;
         fs::rename(&tmp, path)
     };
     write().map_err(|e| {
