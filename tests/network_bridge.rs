@@ -172,3 +172,29 @@ fn outbound_traffic_is_masqueraded_and_internal_networks_stay_inside() {
     host.net.remove_network(&internal).unwrap();
     assert!(!host.nft_tables().contains(&host.tag));
 }
+
+#[test]
+fn ipv6_networks_give_dual_stack_addresses_that_work_at_once() {
+    if !prerequisites("ipv6_networks_give_dual_stack_addresses_that_work_at_once", TOOLS) {
+        return;
+    }
+    let mut host = TestHost::new("10.213.0.0/16");
+    host.net.pools_v6 = vec![rcompose::network::ipam::AddressPool::new("fd52:636f:6d70:d500::/56".parse().unwrap(), 64)];
+    let v6 = format!("{}_v6", host.tag);
+    let rec = host.net.create_network(&NetworkSpec { name: v6.clone(), enable_ipv6: true, ..Default::default() }).unwrap();
+    assert_eq!(rec.ipam.subnets.len(), 2);
+    let a = host.container("a");
+    let b = host.container("b");
+    let conn = Connection { network: v6.clone(), ..Default::default() };
+    host.net.connect("a", &a, std::slice::from_ref(&conn)).unwrap();
+    let att_b = host.net.connect("b", &b, std::slice::from_ref(&conn)).unwrap();
+    let b6 = att_b[0].addresses.iter().find(|n| n.addr().is_ipv6()).expect("an IPv6 address").addr().to_string();
+    assert_eq!(b6, "fd52:636f:6d70:d500::3");
+    let out = host.run(&a, &["ping", "-6", "-c", "1", "-W", "2", &b6]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let routes = host.run(&a, &["ip", "-6", "route"]);
+    assert!(stdout(&routes).contains("default via fd52:636f:6d70:d500::1"), "{}", describe(&routes));
+    host.net.remove_container("a", std::slice::from_ref(&v6)).unwrap();
+    host.net.remove_container("b", std::slice::from_ref(&v6)).unwrap();
+    host.net.remove_network(&v6).unwrap();
+}

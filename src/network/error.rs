@@ -36,6 +36,9 @@ pub enum NetworkError {
     #[error("network namespace file {path}: {action} failed: {source}; check that rcompose runs as root and that the run directory is writable")]
     Netns { path: PathBuf, action: &'static str, #[source] source: std::io::Error },
 
+    #[error("container \"{container}\" wants the network namespace of \"{other}\", which has none: start \"{other}\" first")]
+    NoNamespace { container: String, other: String },
+
     #[error("netlink {action} for {object} failed: {message}")]
     Netlink { action: &'static str, object: String, message: String },
 

@@ -29,8 +29,10 @@ pub mod bridge;
 pub mod veth;
 pub mod nat;
 pub mod manage;
+pub mod mode;
 pub mod dns;
 pub mod proxy;
 
 pub use error::{NetworkError, Result};
 pub use manage::{Attachment, Connection, NetworkSpec, Networking};
+pub use mode::{order_networks, NamespacePlan, NetworkMode};

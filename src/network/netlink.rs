@@ -9,6 +9,7 @@ use std::path::Path;
 
 use futures_util::TryStreamExt;
 use ipnet::IpNet;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
 use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkMessage};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteType};
 use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
@@ -121,9 +122,17 @@ pub async fn del_link(h: &Handle, name: &str) -> Result<()> {
     }
 }
 
-/// Adds an address; one that is already there is success.
+/// Adds an address; one that is already there is success. IPv6 addresses
+/// skip duplicate address detection (IPAM already guarantees uniqueness),
+/// so they are usable at once instead of after a second of "tentative".
 pub async fn add_address(h: &Handle, index: u32, name: &str, addr: IpNet) -> Result<()> {
-    match h.address().add(index, addr.addr(), addr.prefix_len()).execute().await {
+    let mut req = h.address().add(index, addr.addr(), addr.prefix_len());
+    if addr.addr().is_ipv6() {
+        let msg = req.message_mut();
+        msg.header.flags |= AddressHeaderFlags::Nodad;
+        msg.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+    }
+    match req.execute().await {
         Err(e) if errno_of(&e) != Some(libc::EEXIST) => Err(nl_err("add address", format!("{addr} on {name}"), e)),
         _ => Ok(()),
     }
