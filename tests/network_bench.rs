@@ -26,14 +26,28 @@ fn median(mut v: Vec<f64>) -> (f64, f64) {
 #[test]
 #[ignore = "benchmark: run through bench/network.sh"]
 fn bench_network() {
-    if !prerequisites("bench_network", &["ip", "nft", "busybox", "nsenter", "socat"]) {
+    if !prerequisites(
+        "bench_network",
+        &["ip", "nft", "busybox", "nsenter", "socat"],
+    ) {
         return;
     }
-    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
     let mut host = TestHost::new("10.213.0.0/16");
     let net = format!("{}_bench", host.tag);
-    host.net.create_network(&NetworkSpec { name: net.clone(), ..Default::default() }).unwrap();
-    let conn = Connection { network: net.clone(), ..Default::default() };
+    host.net
+        .create_network(&NetworkSpec {
+            name: net.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+    let conn = Connection {
+        network: net.clone(),
+        ..Default::default()
+    };
 
     // 1. network setup + teardown per container
     let mut times = Vec::new();
@@ -42,13 +56,22 @@ fn bench_network() {
         let t = Instant::now();
         let ns = host.net.create_netns(&name).unwrap();
         let t1 = t.elapsed();
-        host.net.connect(&name, &ns, std::slice::from_ref(&conn)).unwrap();
+        host.net
+            .connect(&name, &ns, std::slice::from_ref(&conn))
+            .unwrap();
         let t2 = t.elapsed();
         let t3 = t.elapsed();
-        host.net.remove_container(&name, std::slice::from_ref(&net)).unwrap();
+        host.net
+            .remove_container(&name, std::slice::from_ref(&net))
+            .unwrap();
         times.push(t.elapsed().as_secs_f64() * 1000.0);
         if std::env::var_os("BENCH_STEPS").is_some() {
-            println!("steps: netns {:?} connect {:?} remove {:?}", t1, t2 - t1, t.elapsed() - t3);
+            println!(
+                "steps: netns {:?} connect {:?} remove {:?}",
+                t1,
+                t2 - t1,
+                t.elapsed() - t3
+            );
         }
     }
     let (m, p90) = median(times);
@@ -58,29 +81,54 @@ fn bench_network() {
     while host.links().contains("rcv") && t.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(5));
     }
-    println!("BENCH background veth cleanup of all {rounds} containers finished {:.0} ms after the last teardown", t.elapsed().as_secs_f64() * 1000.0);
+    println!(
+        "BENCH background veth cleanup of all {rounds} containers finished {:.0} ms after the last teardown",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
 
     // 2. DNS latency from inside a container, for a service name
     let client = host.container("client");
     let server_ns = host.container("server");
-    let att_c = host.net.connect("client", &client, std::slice::from_ref(&conn)).unwrap();
-    let att_s = host.net.connect("server", &server_ns, std::slice::from_ref(&conn)).unwrap();
+    let att_c = host
+        .net
+        .connect("client", &client, std::slice::from_ref(&conn))
+        .unwrap();
+    let att_s = host
+        .net
+        .connect("server", &server_ns, std::slice::from_ref(&conn))
+        .unwrap();
     let dns_dir = host.net.paths.dns_dir();
     for (c, att) in [("client", &att_c), ("server", &att_s)] {
         let ep = DnsEndpoint {
             container: c.into(),
             service: Some(format!("svc-{c}")),
             hostname: None,
-            networks: vec![DnsNetworkEntry { network: net.clone(), addresses: att[0].addresses.iter().map(|a| a.addr()).collect(), aliases: vec![] }],
+            networks: vec![DnsNetworkEntry {
+                network: net.clone(),
+                addresses: att[0].addresses.iter().map(|a| a.addr()).collect(),
+                aliases: vec![],
+            }],
         };
         publish(&dns_dir, &ep).unwrap();
     }
-    let dns = DnsServer::spawn(&client, Arc::new(DirRecords::new(&dns_dir)), DnsConfig::new(vec![net.clone()], vec![])).unwrap();
-    let sock = rcompose::network::netns::run_in(Some(&client), || UdpSocket::bind("127.0.0.1:0")).unwrap().unwrap();
+    let dns = DnsServer::spawn(
+        &client,
+        Arc::new(DirRecords::new(&dns_dir)),
+        DnsConfig::new(vec![net.clone()], vec![]),
+    )
+    .unwrap();
+    let sock = rcompose::network::netns::run_in(Some(&client), || UdpSocket::bind("127.0.0.1:0"))
+        .unwrap()
+        .unwrap();
     sock.connect("127.0.0.11:53").unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let mut q = Message::new();
-    q.set_id(7).set_recursion_desired(true).add_query(Query::query(Name::from_ascii("svc-server.").unwrap(), RecordType::A));
+    q.set_id(7)
+        .set_recursion_desired(true)
+        .add_query(Query::query(
+            Name::from_ascii("svc-server.").unwrap(),
+            RecordType::A,
+        ));
     let query = q.to_vec().unwrap();
     let mut buf = [0u8; 512];
     let mut lat = Vec::new();
@@ -100,8 +148,14 @@ fn bench_network() {
 
     // 3. TCP throughput through a published port: rcompose proxy vs socat
     let ip = att_s[0].addresses[0].addr();
-    let total: usize = std::env::var("BENCH_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(2 << 30);
-    let listener = rcompose::network::netns::run_in(Some(&server_ns), || TcpListener::bind("0.0.0.0:9000")).unwrap().unwrap();
+    let total: usize = std::env::var("BENCH_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2 << 30);
+    let listener =
+        rcompose::network::netns::run_in(Some(&server_ns), || TcpListener::bind("0.0.0.0:9000"))
+            .unwrap()
+            .unwrap();
     std::thread::spawn(move || {
         let chunk = Arc::new(vec![0x5au8; 1 << 20]);
         for s in listener.incoming() {
@@ -120,13 +174,22 @@ fn bench_network() {
         }
     });
     let target = SocketAddr::new(ip, 9000);
-    let proxy = PortProxy::start(&PortBinding { host: "127.0.0.1:0".parse().unwrap(), target, protocol: Protocol::Tcp, service: "bench".into() }).unwrap();
+    let proxy = PortProxy::start(&PortBinding {
+        host: "127.0.0.1:0".parse().unwrap(),
+        target,
+        protocol: Protocol::Tcp,
+        service: "bench".into(),
+    })
+    .unwrap();
     let socat_port = {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
     let mut socat = Command::new("socat")
-        .args([format!("TCP-LISTEN:{socat_port},bind=127.0.0.1,reuseaddr,fork"), format!("TCP:{target}")])
+        .args([
+            format!("TCP-LISTEN:{socat_port},bind=127.0.0.1,reuseaddr,fork"),
+            format!("TCP:{target}"),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -161,7 +224,9 @@ fn bench_network() {
     proxy.stop();
 
     for c in ["client", "server"] {
-        host.net.disconnect(c, std::slice::from_ref(&net), true).unwrap();
+        host.net
+            .disconnect(c, std::slice::from_ref(&net), true)
+            .unwrap();
     }
     host.net.remove_network(&net).unwrap();
 }

@@ -35,10 +35,17 @@ fn fake_answer(query: &[u8], seen: &AtomicUsize) -> Option<Vec<u8>> {
     seen.fetch_add(1, Ordering::SeqCst);
     let q = req.queries().first()?.clone();
     let mut resp = Message::new();
-    resp.set_id(req.id()).set_message_type(MessageType::Response).set_recursion_available(true).add_query(q.clone());
+    resp.set_id(req.id())
+        .set_message_type(MessageType::Response)
+        .set_recursion_available(true)
+        .add_query(q.clone());
     if q.name().to_ascii() == "example.test." {
         if q.query_type() == RecordType::A {
-            resp.add_answer(Record::from_rdata(q.name().clone(), 77, RData::A(A("10.213.250.1".parse().unwrap()))));
+            resp.add_answer(Record::from_rdata(
+                q.name().clone(),
+                77,
+                RData::A(A("10.213.250.1".parse().unwrap())),
+            ));
         }
     } else {
         resp.set_response_code(ResponseCode::NXDomain);
@@ -49,7 +56,8 @@ fn fake_answer(query: &[u8], seen: &AtomicUsize) -> Option<Vec<u8>> {
 impl FakeUpstream {
     fn start() -> FakeUpstream {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
         let addr = sock.local_addr().unwrap();
         let tcp = TcpListener::bind(addr).unwrap();
         tcp.set_nonblocking(true).unwrap();
@@ -59,7 +67,9 @@ impl FakeUpstream {
         let udp_thread = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while !st2.load(Ordering::SeqCst) {
-                let Ok((n, peer)) = sock.recv_from(&mut buf) else { continue };
+                let Ok((n, peer)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
                 if let Some(resp) = fake_answer(&buf[..n], &s2) {
                     let _ = sock.send_to(&resp, peer);
                 }
@@ -88,7 +98,12 @@ impl FakeUpstream {
                 }
             }
         });
-        FakeUpstream { addr, seen, stop, threads: vec![udp_thread, tcp_thread] }
+        FakeUpstream {
+            addr,
+            seen,
+            stop,
+            threads: vec![udp_thread, tcp_thread],
+        }
     }
 }
 
@@ -116,47 +131,97 @@ fn endpoint(container: &str, service: &str, att: &Attachment, aliases: &[&str]) 
 
 #[test]
 fn services_resolve_by_name_and_other_names_are_forwarded() {
-    if !prerequisites("services_resolve_by_name_and_other_names_are_forwarded", &["ip", "nft", "busybox", "nsenter", "timeout", "unshare", "mount"]) {
+    if !prerequisites(
+        "services_resolve_by_name_and_other_names_are_forwarded",
+        &[
+            "ip", "nft", "busybox", "nsenter", "timeout", "unshare", "mount",
+        ],
+    ) {
         return;
     }
     let mut host = TestHost::new("10.213.0.0/16");
     let app = format!("{}_app", host.tag);
     let other = format!("{}_other", host.tag);
-    host.net.create_network(&NetworkSpec { name: app.clone(), ..Default::default() }).unwrap();
-    host.net.create_network(&NetworkSpec { name: other.clone(), ..Default::default() }).unwrap();
-    let conn = |n: &str| Connection { network: n.to_string(), ..Default::default() };
-    let (client, web1, web2, db) = (host.container("client"), host.container("web1"), host.container("web2"), host.container("db"));
+    host.net
+        .create_network(&NetworkSpec {
+            name: app.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+    host.net
+        .create_network(&NetworkSpec {
+            name: other.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+    let conn = |n: &str| Connection {
+        network: n.to_string(),
+        ..Default::default()
+    };
+    let (client, web1, web2, db) = (
+        host.container("client"),
+        host.container("web1"),
+        host.container("web2"),
+        host.container("db"),
+    );
     let att_client = host.net.connect("client", &client, &[conn(&app)]).unwrap();
     let att_w1 = host.net.connect("p-web-1", &web1, &[conn(&app)]).unwrap();
     let att_w2 = host.net.connect("p-web-2", &web2, &[conn(&app)]).unwrap();
     let att_db = host.net.connect("p-db-1", &db, &[conn(&other)]).unwrap();
-    let (ip1, ip2) = (att_w1[0].addresses[0].addr().to_string(), att_w2[0].addresses[0].addr().to_string());
+    let (ip1, ip2) = (
+        att_w1[0].addresses[0].addr().to_string(),
+        att_w2[0].addresses[0].addr().to_string(),
+    );
 
     let dns_dir = host.net.paths.dns_dir();
     publish(&dns_dir, &endpoint("client", "client", &att_client[0], &[])).unwrap();
-    publish(&dns_dir, &endpoint("p-web-1", "web", &att_w1[0], &["frontend"])).unwrap();
+    publish(
+        &dns_dir,
+        &endpoint("p-web-1", "web", &att_w1[0], &["frontend"]),
+    )
+    .unwrap();
     publish(&dns_dir, &endpoint("p-web-2", "web", &att_w2[0], &[])).unwrap();
     publish(&dns_dir, &endpoint("p-db-1", "db", &att_db[0], &[])).unwrap();
 
     let upstream = FakeUpstream::start();
     let config = DnsConfig::new(vec![app.clone()], vec![upstream.addr]);
-    let server = DnsServer::spawn(&client, Arc::new(DirRecords::new(&dns_dir)), config).expect("start responder");
+    let server = DnsServer::spawn(&client, Arc::new(DirRecords::new(&dns_dir)), config)
+        .expect("start responder");
 
     // every replica of the service
     let out = host.run(&client, &["nslookup", "web", "127.0.0.11"]);
     let text = stdout(&out);
-    assert!(out.status.success() && text.contains(&ip1) && text.contains(&ip2), "{}", describe(&out));
+    assert!(
+        out.status.success() && text.contains(&ip1) && text.contains(&ip2),
+        "{}",
+        describe(&out)
+    );
     // container name and alias
     let out = host.run(&client, &["nslookup", "p-web-2", "127.0.0.11"]);
     assert!(stdout(&out).contains(&ip2), "{}", describe(&out));
     let out = host.run(&client, &["nslookup", "frontend", "127.0.0.11"]);
-    assert!(stdout(&out).contains(&ip1) && !stdout(&out).contains(&ip2), "{}", describe(&out));
-    assert_eq!(upstream.seen.load(Ordering::SeqCst), 0, "own names must not be forwarded");
+    assert!(
+        stdout(&out).contains(&ip1) && !stdout(&out).contains(&ip2),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        upstream.seen.load(Ordering::SeqCst),
+        0,
+        "own names must not be forwarded"
+    );
 
     // a service on another network is not ours: forwarded, NXDOMAIN upstream
     let out = host.run(&client, &["nslookup", "db", "127.0.0.11"]);
-    assert!(!stdout(&out).contains(&att_db[0].addresses[0].addr().to_string()), "{}", describe(&out));
-    assert!(upstream.seen.load(Ordering::SeqCst) > 0, "db should have been forwarded");
+    assert!(
+        !stdout(&out).contains(&att_db[0].addresses[0].addr().to_string()),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        upstream.seen.load(Ordering::SeqCst) > 0,
+        "db should have been forwarded"
+    );
     // other names: forwarded, the upstream's answer passed back
     let out = host.run(&client, &["nslookup", "example.test", "127.0.0.11"]);
     assert!(stdout(&out).contains("10.213.250.1"), "{}", describe(&out));
@@ -165,13 +230,29 @@ fn services_resolve_by_name_and_other_names_are_forwarded() {
     if Command::new("dig").arg("-v").output().is_ok() {
         let out = Command::new("nsenter")
             .arg(format!("--net={}", client.display()))
-            .args(["timeout", "5", "dig", "+tcp", "+short", "@127.0.0.11", "web"])
+            .args([
+                "timeout",
+                "5",
+                "dig",
+                "+tcp",
+                "+short",
+                "@127.0.0.11",
+                "web",
+            ])
             .output()
             .unwrap();
         assert!(stdout(&out).contains(&ip1), "{}", describe(&out));
         let out = Command::new("nsenter")
             .arg(format!("--net={}", client.display()))
-            .args(["timeout", "5", "dig", "+tcp", "+short", "@127.0.0.11", "example.test"])
+            .args([
+                "timeout",
+                "5",
+                "dig",
+                "+tcp",
+                "+short",
+                "@127.0.0.11",
+                "example.test",
+            ])
             .output()
             .unwrap();
         assert!(stdout(&out).contains("10.213.250.1"), "{}", describe(&out));
@@ -180,7 +261,11 @@ fn services_resolve_by_name_and_other_names_are_forwarded() {
     // a container stops: gone at once; starts again: back at once
     withdraw(&dns_dir, "p-web-2").unwrap();
     let out = host.run(&client, &["nslookup", "web", "127.0.0.11"]);
-    assert!(stdout(&out).contains(&ip1) && !stdout(&out).contains(&ip2), "{}", describe(&out));
+    assert!(
+        stdout(&out).contains(&ip1) && !stdout(&out).contains(&ip2),
+        "{}",
+        describe(&out)
+    );
     publish(&dns_dir, &endpoint("p-web-2", "web", &att_w2[0], &[])).unwrap();
     let out = host.run(&client, &["nslookup", "web", "127.0.0.11"]);
     assert!(stdout(&out).contains(&ip2), "{}", describe(&out));
@@ -188,19 +273,33 @@ fn services_resolve_by_name_and_other_names_are_forwarded() {
     // reach by name, through the container's resolv.conf
     host.http_server(&web1, "web1", "web by name");
     let resolv = host.dir.path().join("resolv.conf");
-    std::fs::write(&resolv, rcompose::network::dns::resolv::container_resolv_conf(&[], &[], "")).unwrap();
+    std::fs::write(
+        &resolv,
+        rcompose::network::dns::resolv::container_resolv_conf(&[], &[], ""),
+    )
+    .unwrap();
     let script = format!(
         "mount --bind {} /etc/resolv.conf && exec nsenter --net={} timeout 5 busybox wget -q -O - http://p-web-1/",
         resolv.display(),
         client.display()
     );
-    let out = Command::new("unshare").args(["-m", "sh", "-c", &script]).output().unwrap();
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .output()
+        .unwrap();
     assert_eq!(stdout(&out), "web by name", "{}", describe(&out));
 
     server.stop();
-    for (c, n) in [("client", &app), ("p-web-1", &app), ("p-web-2", &app), ("p-db-1", &other)] {
+    for (c, n) in [
+        ("client", &app),
+        ("p-web-1", &app),
+        ("p-web-2", &app),
+        ("p-db-1", &other),
+    ] {
         withdraw(&dns_dir, c).unwrap();
-        host.net.disconnect(c, &[n.clone()], true).unwrap();
+        host.net
+            .disconnect(c, std::slice::from_ref(n), true)
+            .unwrap();
     }
     host.net.remove_network(&app).unwrap();
     host.net.remove_network(&other).unwrap();

@@ -15,7 +15,16 @@ pub const IFNAMSIZ_MAX: usize = 15;
 /// (`<project>_<network>`): `rc-<name>` when it fits in 15 bytes, otherwise
 /// `rc-<first 7 bytes>-<4 hex digits of a hash of the whole name>`.
 pub fn bridge_name(network: &str) -> String {
-    let clean: String = network.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' }).collect();
+    let clean: String = network
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
     let plain = format!("rc-{clean}");
     if plain.len() <= IFNAMSIZ_MAX && clean == network {
         return plain;
@@ -26,19 +35,31 @@ pub fn bridge_name(network: &str) -> String {
 
 /// FNV-1a: stable across Rust versions, unlike `DefaultHasher`.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Checks a name the kernel will accept as an interface name.
 pub fn check_ifname(name: &str) -> Result<()> {
-    let bad = |reason| Err(NetworkError::InvalidInterfaceName { name: name.to_string(), reason });
+    let bad = |reason| {
+        Err(NetworkError::InvalidInterfaceName {
+            name: name.to_string(),
+            reason,
+        })
+    };
     if name.is_empty() {
         return bad("it is empty");
     }
     if name.len() > IFNAMSIZ_MAX {
         return bad("it is longer than 15 bytes");
     }
-    if name == "." || name == ".." || name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control()) {
+    if name == "."
+        || name == ".."
+        || name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
+    {
         return bad("it contains '/', ':', whitespace or is '.'/'..'");
     }
     Ok(())
@@ -64,7 +85,10 @@ impl BridgeSpec {
         check_ifname(&self.name)?;
         if let Some(m) = self.mtu {
             if !(68..=65535).contains(&m) {
-                return Err(NetworkError::InvalidIpam { network: self.name.clone(), reason: format!("MTU {m} is outside 68..=65535") });
+                return Err(NetworkError::InvalidIpam {
+                    network: self.name.clone(),
+                    reason: format!("MTU {m} is outside 68..=65535"),
+                });
             }
         }
         Ok(ValidatedBridge(self))
@@ -102,9 +126,11 @@ impl ValidatedBridge {
                 netlink::add_bridge(&h, &spec.name, spec.mtu).await?;
             }
             let configure = async {
-                let index = netlink::link_index(&h, &spec.name).await?.ok_or_else(|| NetworkError::LinkNotFound {
-                    name: spec.name.clone(),
-                    context: " right after creating it".into(),
+                let index = netlink::link_index(&h, &spec.name).await?.ok_or_else(|| {
+                    NetworkError::LinkNotFound {
+                        name: spec.name.clone(),
+                        context: " right after creating it".into(),
+                    }
                 })?;
                 for a in &spec.addresses {
                     netlink::add_address(&h, index, &spec.name, *a).await?;
@@ -127,7 +153,10 @@ impl ValidatedBridge {
 /// Removes bridge `name` from the caller's namespace; a missing bridge is success.
 pub fn remove(name: &str) -> Result<()> {
     let name = name.to_string();
-    netlink::with_handle(None, move |h| async move { netlink::del_link(&h, &name).await })
+    netlink::with_handle(
+        None,
+        move |h| async move { netlink::del_link(&h, &name).await },
+    )
 }
 
 #[cfg(test)]
@@ -153,7 +182,12 @@ mod tests {
         for n in ["", "0123456789abcdef", "a/b", "a b", ".."] {
             assert!(check_ifname(n).is_err(), "{n}");
         }
-        let spec = BridgeSpec { name: "way-too-long-name".into(), addresses: vec![], mtu: None, external: false };
+        let spec = BridgeSpec {
+            name: "way-too-long-name".into(),
+            addresses: vec![],
+            mtu: None,
+            external: false,
+        };
         assert!(spec.validate().is_err());
     }
 }

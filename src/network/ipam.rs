@@ -33,9 +33,17 @@ impl AddressPool {
     /// Docker's IPv4 defaults: 172.17–31.0.0/16, then 192.168.0.0/16 in /20s.
     pub fn defaults_v4() -> Vec<AddressPool> {
         let mut pools: Vec<AddressPool> = (17..=31u8)
-            .map(|b| AddressPool::new(IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(172, b, 0, 0), 16)), 16))
+            .map(|b| {
+                AddressPool::new(
+                    IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(172, b, 0, 0), 16)),
+                    16,
+                )
+            })
             .collect();
-        pools.push(AddressPool::new(IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(192, 168, 0, 0), 16)), 20));
+        pools.push(AddressPool::new(
+            IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(192, 168, 0, 0), 16)),
+            20,
+        ));
         pools
     }
 
@@ -61,24 +69,44 @@ pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
 /// The first subnet of `pools` (in order) that overlaps none of `in_use`
 /// (other networks) and none of `host_routes`. Default routes (prefix 0) are
 /// ignored: everything overlaps them.
-pub fn choose_subnet(network: &str, pools: &[AddressPool], in_use: &[IpNet], host_routes: &[IpNet]) -> Result<IpNet> {
-    let blocked: Vec<&IpNet> = in_use.iter().chain(host_routes.iter().filter(|r| r.prefix_len() > 0)).collect();
+pub fn choose_subnet(
+    network: &str,
+    pools: &[AddressPool],
+    in_use: &[IpNet],
+    host_routes: &[IpNet],
+) -> Result<IpNet> {
+    let blocked: Vec<&IpNet> = in_use
+        .iter()
+        .chain(host_routes.iter().filter(|r| r.prefix_len() > 0))
+        .collect();
     for pool in pools {
         if pool.size < pool.base.prefix_len() {
             continue;
         }
-        if let Some(net) = pool.candidates().find(|c| !blocked.iter().any(|b| overlaps(c, b))) {
+        if let Some(net) = pool
+            .candidates()
+            .find(|c| !blocked.iter().any(|b| overlaps(c, b)))
+        {
             return Ok(net);
         }
     }
     Err(NetworkError::PoolExhausted {
         network: network.to_string(),
-        pools: pools.iter().map(|p| format!("{}/{}", p.base, p.size)).collect::<Vec<_>>().join(", "),
+        pools: pools
+            .iter()
+            .map(|p| format!("{}/{}", p.base, p.size))
+            .collect::<Vec<_>>()
+            .join(", "),
     })
 }
 
 /// Checks a user-given subnet against host routes and other networks.
-pub fn check_subnet(network: &str, subnet: &IpNet, in_use: &[(String, IpNet)], host_routes: &[IpNet]) -> Result<()> {
+pub fn check_subnet(
+    network: &str,
+    subnet: &IpNet,
+    in_use: &[(String, IpNet)],
+    host_routes: &[IpNet],
+) -> Result<()> {
     if let Some((name, other)) = in_use.iter().find(|(_, n)| overlaps(n, subnet)) {
         return Err(NetworkError::SubnetOverlap {
             network: network.to_string(),
@@ -86,7 +114,10 @@ pub fn check_subnet(network: &str, subnet: &IpNet, in_use: &[(String, IpNet)], h
             other: format!("subnet {other} of network \"{name}\""),
         });
     }
-    if let Some(route) = host_routes.iter().find(|r| r.prefix_len() > 0 && overlaps(r, subnet)) {
+    if let Some(route) = host_routes
+        .iter()
+        .find(|r| r.prefix_len() > 0 && overlaps(r, subnet))
+    {
         return Err(NetworkError::SubnetOverlap {
             network: network.to_string(),
             subnet: *subnet,
@@ -117,15 +148,22 @@ impl SubnetPlan {
     /// Validates `req` for `subnet` (the request's own subnet, or one chosen
     /// from a pool). The gateway defaults to the first host address.
     pub fn new(network: &str, subnet: IpNet, req: &IpamRequest) -> Result<SubnetPlan> {
-        let invalid = |reason: String| NetworkError::InvalidIpam { network: network.to_string(), reason };
+        let invalid = |reason: String| NetworkError::InvalidIpam {
+            network: network.to_string(),
+            reason,
+        };
         let subnet = subnet.trunc();
         let max_prefix = if subnet.addr().is_ipv4() { 30 } else { 126 };
         if subnet.prefix_len() > max_prefix {
-            return Err(invalid(format!("subnet {subnet} is too small: it needs room for a gateway and at least one container (use /{max_prefix} or larger)")));
+            return Err(invalid(format!(
+                "subnet {subnet} is too small: it needs room for a gateway and at least one container (use /{max_prefix} or larger)"
+            )));
         }
         let range = match req.ip_range {
             Some(r) if !subnet.contains(&r) => {
-                return Err(invalid(format!("ip_range {r} is not inside subnet {subnet}: use a range within the subnet")));
+                return Err(invalid(format!(
+                    "ip_range {r} is not inside subnet {subnet}: use a range within the subnet"
+                )));
             }
             Some(r) => r.trunc(),
             None => subnet,
@@ -133,16 +171,24 @@ impl SubnetPlan {
         let gateway = match req.gateway {
             Some(g) => {
                 if !subnet.contains(&g) {
-                    return Err(invalid(format!("gateway {g} is not inside subnet {subnet}: use an address within the subnet")));
+                    return Err(invalid(format!(
+                        "gateway {g} is not inside subnet {subnet}: use an address within the subnet"
+                    )));
                 }
                 if let Some(what) = reserved(&subnet, g) {
-                    return Err(invalid(format!("gateway {g} is the {what} of subnet {subnet}: use a host address")));
+                    return Err(invalid(format!(
+                        "gateway {g} is the {what} of subnet {subnet}: use a host address"
+                    )));
                 }
                 g
             }
             None => nth(&subnet, 1),
         };
-        Ok(SubnetPlan { subnet, range, gateway })
+        Ok(SubnetPlan {
+            subnet,
+            range,
+            gateway,
+        })
     }
 
     /// The address with its prefix length, as configured on an interface.
@@ -175,7 +221,11 @@ fn nth(net: &IpNet, n: u128) -> IpAddr {
 
 fn size(net: &IpNet) -> u128 {
     let bits = if net.addr().is_ipv4() { 32 } else { 128 } - net.prefix_len() as u32;
-    if bits >= 128 { u128::MAX } else { 1u128 << bits }
+    if bits >= 128 {
+        u128::MAX
+    } else {
+        1u128 << bits
+    }
 }
 
 /// Why an address of `subnet` cannot be given to a container, if it cannot.
@@ -204,11 +254,18 @@ pub struct NetworkIpam {
 
 impl NetworkIpam {
     pub fn new(network: &str, subnets: Vec<SubnetPlan>) -> Self {
-        NetworkIpam { network: network.to_string(), subnets, ..Default::default() }
+        NetworkIpam {
+            network: network.to_string(),
+            subnets,
+            ..Default::default()
+        }
     }
 
     fn holder_of(&self, a: IpAddr) -> Option<&str> {
-        self.leases.iter().find(|(_, v)| v.contains(&a)).map(|(k, _)| k.as_str())
+        self.leases
+            .iter()
+            .find(|(_, v)| v.contains(&a))
+            .map(|(k, _)| k.as_str())
     }
 
     /// Addresses for `owner`: one per subnet of the network. `requested`
@@ -222,7 +279,12 @@ impl NetworkIpam {
                     network: self.network.clone(),
                     owner: owner.to_string(),
                     address: *r,
-                    subnets: self.subnets.iter().map(|s| s.subnet.to_string()).collect::<Vec<_>>().join(", "),
+                    subnets: self
+                        .subnets
+                        .iter()
+                        .map(|s| s.subnet.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 });
             }
         }
@@ -247,9 +309,18 @@ impl NetworkIpam {
     }
 
     fn check_requested(&self, owner: &str, plan: &SubnetPlan, r: IpAddr) -> Result<()> {
-        let what = if r == plan.gateway { Some("gateway") } else { reserved(&plan.subnet, r) };
+        let what = if r == plan.gateway {
+            Some("gateway")
+        } else {
+            reserved(&plan.subnet, r)
+        };
         if let Some(what) = what {
-            return Err(NetworkError::AddressReserved { network: self.network.clone(), owner: owner.to_string(), address: r, what });
+            return Err(NetworkError::AddressReserved {
+                network: self.network.clone(),
+                owner: owner.to_string(),
+                address: r,
+                what,
+            });
         }
         match self.holder_of(r) {
             Some(h) if h != owner => Err(NetworkError::AddressInUse {
@@ -270,7 +341,8 @@ impl NetworkIpam {
             Some(c) if range.contains(c) => to_u128(*c) - base + 1,
             _ => 0,
         };
-        let taken: std::collections::HashSet<IpAddr> = self.leases.values().flatten().copied().collect();
+        let taken: std::collections::HashSet<IpAddr> =
+            self.leases.values().flatten().copied().collect();
         // Among any `taken + 4` consecutive addresses at most `taken + 3` are
         // unavailable (leases, gateway, network, broadcast): a huge IPv6
         // range is never scanned further than that.
@@ -283,7 +355,11 @@ impl NetworkIpam {
             }
             return Ok(a);
         }
-        Err(NetworkError::AddressesExhausted { network: self.network.clone(), owner: owner.to_string(), range })
+        Err(NetworkError::AddressesExhausted {
+            network: self.network.clone(),
+            owner: owner.to_string(),
+            range,
+        })
     }
 
     /// Gives back `owner`'s addresses (the container was removed, not just
@@ -316,22 +392,37 @@ mod tests {
         let pools = AddressPool::defaults_v4();
         let routes = [net("0.0.0.0/0"), net("172.17.5.0/24"), net("10.0.0.0/8")];
         let in_use = [net("172.18.0.0/16")];
-        assert_eq!(choose_subnet("n", &pools, &in_use, &routes).unwrap(), net("172.19.0.0/16"));
+        assert_eq!(
+            choose_subnet("n", &pools, &in_use, &routes).unwrap(),
+            net("172.19.0.0/16")
+        );
     }
 
     #[test]
     fn pool_skips_a_route_that_contains_candidates() {
         let pools = [AddressPool::new(net("10.213.0.0/16"), 24)];
         let routes = [net("10.213.0.0/23")];
-        assert_eq!(choose_subnet("n", &pools, &[], &routes).unwrap(), net("10.213.2.0/24"));
+        assert_eq!(
+            choose_subnet("n", &pools, &[], &routes).unwrap(),
+            net("10.213.2.0/24")
+        );
     }
 
     #[test]
     fn exhausted_pool_names_the_network_and_pool() {
         let pools = [AddressPool::new(net("10.213.0.0/23"), 24)];
-        let err = choose_subnet("web_front", &pools, &[net("10.213.0.0/24"), net("10.213.1.0/24")], &[]).unwrap_err();
+        let err = choose_subnet(
+            "web_front",
+            &pools,
+            &[net("10.213.0.0/24"), net("10.213.1.0/24")],
+            &[],
+        )
+        .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("web_front") && msg.contains("10.213.0.0/23/24"), "{msg}");
+        assert!(
+            msg.contains("web_front") && msg.contains("10.213.0.0/23/24"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -345,21 +436,49 @@ mod tests {
     fn user_subnet_overlapping_host_route_is_rejected() {
         let err = check_subnet("n", &net("192.0.2.0/25"), &[], &[net("192.0.2.0/24")]).unwrap_err();
         assert!(err.to_string().contains("host route 192.0.2.0/24"), "{err}");
-        let err = check_subnet("n", &net("10.1.0.0/16"), &[("other".into(), net("10.1.2.0/24"))], &[]).unwrap_err();
+        let err = check_subnet(
+            "n",
+            &net("10.1.0.0/16"),
+            &[("other".into(), net("10.1.2.0/24"))],
+            &[],
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("network \"other\""), "{err}");
-        check_subnet("n", &net("10.2.0.0/16"), &[("o".into(), net("10.1.0.0/16"))], &[net("0.0.0.0/0")]).unwrap();
+        check_subnet(
+            "n",
+            &net("10.2.0.0/16"),
+            &[("o".into(), net("10.1.0.0/16"))],
+            &[net("0.0.0.0/0")],
+        )
+        .unwrap();
     }
 
     #[test]
     fn config_subnet_range_gateway_validated() {
-        let req = IpamRequest { subnet: Some(net("10.5.0.0/16")), ip_range: Some(net("10.5.1.0/24")), gateway: Some(ip("10.5.0.254")) };
+        let req = IpamRequest {
+            subnet: Some(net("10.5.0.0/16")),
+            ip_range: Some(net("10.5.1.0/24")),
+            gateway: Some(ip("10.5.0.254")),
+        };
         let p = SubnetPlan::new("n", net("10.5.0.0/16"), &req).unwrap();
         assert_eq!((p.range, p.gateway), (net("10.5.1.0/24"), ip("10.5.0.254")));
         for bad in [
-            IpamRequest { ip_range: Some(net("10.6.0.0/24")), ..Default::default() },
-            IpamRequest { gateway: Some(ip("10.6.0.1")), ..Default::default() },
-            IpamRequest { gateway: Some(ip("10.5.0.0")), ..Default::default() },
-            IpamRequest { gateway: Some(ip("10.5.255.255")), ..Default::default() },
+            IpamRequest {
+                ip_range: Some(net("10.6.0.0/24")),
+                ..Default::default()
+            },
+            IpamRequest {
+                gateway: Some(ip("10.6.0.1")),
+                ..Default::default()
+            },
+            IpamRequest {
+                gateway: Some(ip("10.5.0.0")),
+                ..Default::default()
+            },
+            IpamRequest {
+                gateway: Some(ip("10.5.255.255")),
+                ..Default::default()
+            },
         ] {
             let err = SubnetPlan::new("n", net("10.5.0.0/16"), &bad).unwrap_err();
             assert!(matches!(err, NetworkError::InvalidIpam { .. }), "{err}");
@@ -381,12 +500,32 @@ mod tests {
 
     #[test]
     fn allocation_uses_ip_range_and_wraps() {
-        let req = IpamRequest { ip_range: Some(net("10.9.0.4/30")), ..Default::default() };
-        let mut ipam = NetworkIpam::new("n", vec![SubnetPlan::new("n", net("10.9.0.0/24"), &req).unwrap()]);
-        let got: Vec<_> = ["a", "b", "c", "d"].iter().map(|o| ipam.allocate(o, &[]).unwrap()[0]).collect();
-        assert_eq!(got, vec![ip("10.9.0.4"), ip("10.9.0.5"), ip("10.9.0.6"), ip("10.9.0.7")]);
+        let req = IpamRequest {
+            ip_range: Some(net("10.9.0.4/30")),
+            ..Default::default()
+        };
+        let mut ipam = NetworkIpam::new(
+            "n",
+            vec![SubnetPlan::new("n", net("10.9.0.0/24"), &req).unwrap()],
+        );
+        let got: Vec<_> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|o| ipam.allocate(o, &[]).unwrap()[0])
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ip("10.9.0.4"),
+                ip("10.9.0.5"),
+                ip("10.9.0.6"),
+                ip("10.9.0.7")
+            ]
+        );
         let err = ipam.allocate("e", &[]).unwrap_err();
-        assert!(matches!(err, NetworkError::AddressesExhausted { .. }), "{err}");
+        assert!(
+            matches!(err, NetworkError::AddressesExhausted { .. }),
+            "{err}"
+        );
         ipam.release("b");
         assert_eq!(ipam.allocate("e", &[]).unwrap(), vec![ip("10.9.0.5")]);
     }
@@ -394,13 +533,19 @@ mod tests {
     #[test]
     fn static_addresses_checked() {
         let mut ipam = NetworkIpam::new("n", vec![plan("10.213.7.0/24")]);
-        assert_eq!(ipam.allocate("a", &[ip("10.213.7.50")]).unwrap(), vec![ip("10.213.7.50")]);
+        assert_eq!(
+            ipam.allocate("a", &[ip("10.213.7.50")]).unwrap(),
+            vec![ip("10.213.7.50")]
+        );
         let err = ipam.allocate("b", &[ip("10.213.7.50")]).unwrap_err();
         assert!(err.to_string().contains("already used by \"a\""), "{err}");
         let err = ipam.allocate("b", &[ip("10.213.7.1")]).unwrap_err();
         assert!(err.to_string().contains("gateway"), "{err}");
         let err = ipam.allocate("b", &[ip("10.1.1.1")]).unwrap_err();
-        assert!(matches!(err, NetworkError::AddressOutsideSubnet { .. }), "{err}");
+        assert!(
+            matches!(err, NetworkError::AddressOutsideSubnet { .. }),
+            "{err}"
+        );
         // nothing leaked from the failed attempts
         assert_eq!(ipam.lease("b"), None);
         // automatic allocation steps around the static one
@@ -411,7 +556,10 @@ mod tests {
 
     #[test]
     fn dual_stack_gets_one_address_per_subnet() {
-        let mut ipam = NetworkIpam::new("n", vec![plan("10.213.8.0/24"), plan("fd52:636f:6d70:8::/64")]);
+        let mut ipam = NetworkIpam::new(
+            "n",
+            vec![plan("10.213.8.0/24"), plan("fd52:636f:6d70:8::/64")],
+        );
         let got = ipam.allocate("a", &[ip("fd52:636f:6d70:8::99")]).unwrap();
         assert_eq!(got, vec![ip("10.213.8.2"), ip("fd52:636f:6d70:8::99")]);
         let got = ipam.allocate("b", &[]).unwrap();

@@ -64,7 +64,12 @@ pub struct Networking {
 
 impl Networking {
     pub fn new(paths: NetworkPaths) -> Self {
-        Networking { paths, pools_v4: AddressPool::defaults_v4(), pools_v6: AddressPool::defaults_v6(), nat: Some(NatConfig::default()) }
+        Networking {
+            paths,
+            pools_v4: AddressPool::defaults_v4(),
+            pools_v6: AddressPool::defaults_v6(),
+            nat: Some(NatConfig::default()),
+        }
     }
 
     fn global_lock(&self) -> Result<FileLock> {
@@ -99,7 +104,12 @@ impl Networking {
         };
         let validated = BridgeSpec {
             name: record.bridge.clone(),
-            addresses: record.ipam.subnets.iter().map(SubnetPlan::gateway_net).collect(),
+            addresses: record
+                .ipam
+                .subnets
+                .iter()
+                .map(SubnetPlan::gateway_net)
+                .collect(),
             mtu: spec.mtu,
             external: record.external,
         }
@@ -121,8 +131,10 @@ impl Networking {
 
     fn plan_network(&self, spec: &NetworkSpec) -> Result<NetworkRecord> {
         let others = state::list_networks(&self.paths)?;
-        let in_use: Vec<(String, IpNet)> =
-            others.iter().flat_map(|r| r.ipam.subnets.iter().map(|s| (r.name.clone(), s.subnet))).collect();
+        let in_use: Vec<(String, IpNet)> = others
+            .iter()
+            .flat_map(|r| r.ipam.subnets.iter().map(|s| (r.name.clone(), s.subnet)))
+            .collect();
         let routes = netlink::host_routes()?;
         let mut plans = Vec::new();
         let mut taken: Vec<IpNet> = in_use.iter().map(|(_, n)| *n).collect();
@@ -131,7 +143,13 @@ impl Networking {
         let mut requests: Vec<(IpamRequest, bool)> = spec
             .ipam
             .iter()
-            .map(|r| (r.clone(), r.subnet.is_some_and(|s| s.addr().is_ipv6()) || r.gateway.is_some_and(|g| g.is_ipv6())))
+            .map(|r| {
+                (
+                    r.clone(),
+                    r.subnet.is_some_and(|s| s.addr().is_ipv6())
+                        || r.gateway.is_some_and(|g| g.is_ipv6()),
+                )
+            })
             .collect();
         if !requests.iter().any(|(_, v6)| !v6) {
             requests.insert(0, (IpamRequest::default(), false));
@@ -155,7 +173,10 @@ impl Networking {
         }
         Ok(NetworkRecord {
             name: spec.name.clone(),
-            bridge: spec.bridge.clone().unwrap_or_else(|| bridge::bridge_name(&spec.name)),
+            bridge: spec
+                .bridge
+                .clone()
+                .unwrap_or_else(|| bridge::bridge_name(&spec.name)),
             ipam: NetworkIpam::new(&spec.name, plans),
             internal: spec.internal,
             external: spec.external,
@@ -167,7 +188,10 @@ impl Networking {
         let Some(cfg) = &self.nat else { return Ok(()) };
         let nets: Vec<NatNetwork> = state::list_networks(&self.paths)?
             .into_iter()
-            .map(|r| NatNetwork { bridge: r.bridge, internal: r.internal })
+            .map(|r| NatNetwork {
+                bridge: r.bridge,
+                internal: r.internal,
+            })
             .collect();
         nat::sync(cfg, &nets)
     }
@@ -177,7 +201,9 @@ impl Networking {
     pub fn remove_network(&self, name: &str) -> Result<()> {
         let _all = self.global_lock()?;
         let path = self.paths.network_file(name);
-        let Some(record) = state::read_json::<NetworkRecord>(&path)? else { return Ok(()) };
+        let Some(record) = state::read_json::<NetworkRecord>(&path)? else {
+            return Ok(());
+        };
         let mut problems = Vec::new();
         if let Err(e) = state::remove_file(&path) {
             problems.push(e);
@@ -202,7 +228,12 @@ impl Networking {
     /// order: `eth0` is the first, and the first non-internal network gives
     /// the default route. Addresses are leased under the container's name,
     /// so a container that is re-created keeps them.
-    pub fn connect(&self, container: &str, netns: &Path, connections: &[Connection]) -> Result<Vec<Attachment>> {
+    pub fn connect(
+        &self,
+        container: &str,
+        netns: &Path,
+        connections: &[Connection],
+    ) -> Result<Vec<Attachment>> {
         let mut attachments = Vec::new();
         let mut endpoints = Vec::new();
         let mut new_leases = Vec::new();
@@ -214,7 +245,10 @@ impl Networking {
                     let r = r.as_mut().ok_or_else(|| NetworkError::State {
                         path: path.clone(),
                         action: "read",
-                        reason: format!("network \"{}\" does not exist; create it before connecting \"{container}\"", c.network),
+                        reason: format!(
+                            "network \"{}\" does not exist; create it before connecting \"{container}\"",
+                            c.network
+                        ),
                     })?;
                     let fresh = r.ipam.lease(container).is_none();
                     let addrs = r.ipam.allocate(container, &c.addresses)?;
@@ -225,7 +259,14 @@ impl Networking {
                 }
                 let addresses: Vec<IpNet> = addrs
                     .iter()
-                    .filter_map(|a| record.ipam.subnets.iter().find(|s| s.subnet.contains(a)).map(|s| s.with_prefix(*a)))
+                    .filter_map(|a| {
+                        record
+                            .ipam
+                            .subnets
+                            .iter()
+                            .find(|s| s.subnet.contains(a))
+                            .map(|s| s.with_prefix(*a))
+                    })
                     .collect();
                 let gateways: Vec<IpAddr> = if record.internal || default_route_set {
                     Vec::new()
@@ -279,7 +320,10 @@ impl Networking {
     /// `release`, its addresses are given back (the container is removed,
     /// not just stopped). Keeps going past errors.
     pub fn disconnect(&self, container: &str, networks: &[String], release: bool) -> Result<()> {
-        let veths: Vec<String> = networks.iter().map(|n| veth::host_veth_name(container, n)).collect();
+        let veths: Vec<String> = networks
+            .iter()
+            .map(|n| veth::host_veth_name(container, n))
+            .collect();
         let mut problems = Vec::new();
         if let Err(e) = veth::detach(&veths) {
             problems.push(e);

@@ -20,18 +20,18 @@
 //! Teardown runs the other way, collects errors and keeps going; removing
 //! something already gone is success.
 
+pub mod bridge;
+pub mod dns;
 pub mod error;
 pub mod ipam;
-pub mod state;
-pub mod netns;
-pub mod netlink;
-pub mod bridge;
-pub mod veth;
-pub mod nat;
 pub mod manage;
 pub mod mode;
-pub mod dns;
+pub mod nat;
+pub mod netlink;
+pub mod netns;
 pub mod proxy;
+pub mod state;
+pub mod veth;
 
 pub use error::{NetworkError, Result};
 pub use manage::{Attachment, Connection, NetworkSpec, Networking};

@@ -35,13 +35,18 @@ impl Networking {
     pub fn namespace_for(&self, container: &str, mode: &NetworkMode) -> Result<NamespacePlan> {
         match mode {
             NetworkMode::Host => Ok(NamespacePlan::Host),
-            NetworkMode::Bridge | NetworkMode::None => self.create_netns(container).map(NamespacePlan::Own),
+            NetworkMode::Bridge | NetworkMode::None => {
+                self.create_netns(container).map(NamespacePlan::Own)
+            }
             NetworkMode::Container(other) => {
                 let p = self.netns_path(other);
                 if netns::is_netns(&p) {
                     Ok(NamespacePlan::Shared(p))
                 } else {
-                    Err(NetworkError::NoNamespace { container: container.to_string(), other: other.clone() })
+                    Err(NetworkError::NoNamespace {
+                        container: container.to_string(),
+                        other: other.clone(),
+                    })
                 }
             }
         }
@@ -62,16 +67,29 @@ mod tests {
 
     #[test]
     fn priority_then_name() {
-        let v = vec![("b".to_string(), 0, "b"), ("a".to_string(), 0, "a"), ("z".to_string(), 10, "z")];
+        let v = vec![
+            ("b".to_string(), 0, "b"),
+            ("a".to_string(), 0, "a"),
+            ("z".to_string(), 10, "z"),
+        ];
         assert_eq!(order_networks(v), vec!["z", "a", "b"]);
     }
 
     #[test]
     fn host_and_missing_shared_namespace() {
         let dir = tempfile::tempdir().unwrap();
-        let n = Networking::new(NetworkPaths::new(dir.path().join("r"), dir.path().join("run")));
-        assert_eq!(n.namespace_for("x", &NetworkMode::Host).unwrap(), NamespacePlan::Host);
-        let err = n.namespace_for("x", &NetworkMode::Container("db".into())).unwrap_err().to_string();
+        let n = Networking::new(NetworkPaths::new(
+            dir.path().join("r"),
+            dir.path().join("run"),
+        ));
+        assert_eq!(
+            n.namespace_for("x", &NetworkMode::Host).unwrap(),
+            NamespacePlan::Host
+        );
+        let err = n
+            .namespace_for("x", &NetworkMode::Container("db".into()))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"db\"") && err.contains("start"), "{err}");
     }
 }

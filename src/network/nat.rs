@@ -40,7 +40,10 @@ pub struct NatConfig {
 
 impl Default for NatConfig {
     fn default() -> Self {
-        NatConfig { table: "rcompose".into(), enable_forwarding: true }
+        NatConfig {
+            table: "rcompose".into(),
+            enable_forwarding: true,
+        }
     }
 }
 
@@ -56,19 +59,34 @@ pub fn render(table: &str, networks: &[NatNetwork]) -> String {
     }
     s.push_str(&format!("table inet {table} {{\n"));
     let names: Vec<String> = networks.iter().map(|n| q(&n.bridge)).collect();
-    s.push_str(&format!("  set bridges {{ type ifname; elements = {{ {} }} }}\n", names.join(", ")));
+    s.push_str(&format!(
+        "  set bridges {{ type ifname; elements = {{ {} }} }}\n",
+        names.join(", ")
+    ));
     for n in networks {
         let b = q(&n.bridge);
         if n.internal {
-            s.push_str(&format!("  chain in-{0} {{ oifname {b} accept; drop; }}\n", n.bridge));
-            s.push_str(&format!("  chain out-{0} {{ iifname {b} accept; drop; }}\n", n.bridge));
+            s.push_str(&format!(
+                "  chain in-{0} {{ oifname {b} accept; drop; }}\n",
+                n.bridge
+            ));
+            s.push_str(&format!(
+                "  chain out-{0} {{ iifname {b} accept; drop; }}\n",
+                n.bridge
+            ));
         } else {
-            s.push_str(&format!("  chain in-{0} {{ oifname {b} accept; oifname @bridges drop; accept; }}\n", n.bridge));
+            s.push_str(&format!(
+                "  chain in-{0} {{ oifname {b} accept; oifname @bridges drop; accept; }}\n",
+                n.bridge
+            ));
             s.push_str(&format!(
                 "  chain out-{0} {{ iifname {b} accept; iifname @bridges drop; ct state established,related accept; drop; }}\n",
                 n.bridge
             ));
-            s.push_str(&format!("  chain nat-{0} {{ oifname != {b} masquerade; }}\n", n.bridge));
+            s.push_str(&format!(
+                "  chain nat-{0} {{ oifname != {b} masquerade; }}\n",
+                n.bridge
+            ));
         }
     }
     let vmap = |prefix: &str, only_external: bool| -> Vec<String> {
@@ -78,15 +96,24 @@ pub fn render(table: &str, networks: &[NatNetwork]) -> String {
             .map(|n| format!("{} : jump {prefix}-{}", q(&n.bridge), n.bridge))
             .collect()
     };
-    for (map, prefix, only_external) in [("fwd_in", "in", false), ("fwd_out", "out", false), ("nat_in", "nat", true)] {
+    for (map, prefix, only_external) in [
+        ("fwd_in", "in", false),
+        ("fwd_out", "out", false),
+        ("nat_in", "nat", true),
+    ] {
         let elems = vmap(prefix, only_external);
         if elems.is_empty() {
             s.push_str(&format!("  map {map} {{ type ifname : verdict; }}\n"));
         } else {
-            s.push_str(&format!("  map {map} {{ type ifname : verdict; elements = {{ {} }} }}\n", elems.join(", ")));
+            s.push_str(&format!(
+                "  map {map} {{ type ifname : verdict; elements = {{ {} }} }}\n",
+                elems.join(", ")
+            ));
         }
     }
-    s.push_str("  chain forward { type filter hook forward priority filter; policy accept; iifname vmap @fwd_in; oifname vmap @fwd_out; }\n");
+    s.push_str(
+        "  chain forward { type filter hook forward priority filter; policy accept; iifname vmap @fwd_in; oifname vmap @fwd_out; }\n",
+    );
     s.push_str("  chain postrouting { type nat hook postrouting priority srcnat; policy accept; iifname vmap @nat_in; }\n");
     s.push_str("}\n");
     s
@@ -94,7 +121,11 @@ pub fn render(table: &str, networks: &[NatNetwork]) -> String {
 
 /// Runs an nft script as one transaction (all or nothing).
 pub fn apply(table: &str, script: &str) -> Result<()> {
-    let err = |action, message: String| NetworkError::Nft { table: table.to_string(), action, message };
+    let err = |action, message: String| NetworkError::Nft {
+        table: table.to_string(),
+        action,
+        message,
+    };
     let mut child = Command::new("nft")
         .args(["-f", "-"])
         .stdin(Stdio::piped())
@@ -103,11 +134,18 @@ pub fn apply(table: &str, script: &str) -> Result<()> {
         .spawn()
         .map_err(|e| err("start", e.to_string()))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(script.as_bytes()).map_err(|e| err("write script", e.to_string()))?;
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(|e| err("write script", e.to_string()))?;
     }
-    let out = child.wait_with_output().map_err(|e| err("wait", e.to_string()))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| err("wait", e.to_string()))?;
     if !out.status.success() {
-        return Err(err("apply", String::from_utf8_lossy(&out.stderr).trim().to_string()));
+        return Err(err(
+            "apply",
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
     }
     Ok(())
 }
@@ -116,10 +154,14 @@ pub fn apply(table: &str, script: &str) -> Result<()> {
 pub fn sync(config: &NatConfig, networks: &[NatNetwork]) -> Result<()> {
     apply(&config.table, &render(&config.table, networks))?;
     if config.enable_forwarding && networks.iter().any(|n| !n.internal) {
-        for path in ["/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"] {
+        for path in [
+            "/proc/sys/net/ipv4/ip_forward",
+            "/proc/sys/net/ipv6/conf/all/forwarding",
+        ] {
             let current = std::fs::read_to_string(path).unwrap_or_default();
             if current.trim() != "1" {
-                std::fs::write(path, "1").map_err(|e| NetworkError::io(format!("enabling IP forwarding ({path})"), e))?;
+                std::fs::write(path, "1")
+                    .map_err(|e| NetworkError::io(format!("enabling IP forwarding ({path})"), e))?;
             }
         }
     }
@@ -137,12 +179,38 @@ mod tests {
 
     #[test]
     fn renders_isolation_and_masquerade() {
-        let s = render("t", &[NatNetwork { bridge: "rc-a".into(), internal: false }, NatNetwork { bridge: "rc-b".into(), internal: true }]);
-        assert!(s.contains("set bridges { type ifname; elements = { \"rc-a\", \"rc-b\" } }"), "{s}");
-        assert!(s.contains("chain nat-rc-a { oifname != \"rc-a\" masquerade; }"), "{s}");
+        let s = render(
+            "t",
+            &[
+                NatNetwork {
+                    bridge: "rc-a".into(),
+                    internal: false,
+                },
+                NatNetwork {
+                    bridge: "rc-b".into(),
+                    internal: true,
+                },
+            ],
+        );
+        assert!(
+            s.contains("set bridges { type ifname; elements = { \"rc-a\", \"rc-b\" } }"),
+            "{s}"
+        );
+        assert!(
+            s.contains("chain nat-rc-a { oifname != \"rc-a\" masquerade; }"),
+            "{s}"
+        );
         assert!(!s.contains("chain nat-rc-b"), "{s}");
-        assert!(s.contains("chain in-rc-b { oifname \"rc-b\" accept; drop; }"), "{s}");
-        assert!(s.contains("map nat_in { type ifname : verdict; elements = { \"rc-a\" : jump nat-rc-a } }"), "{s}");
+        assert!(
+            s.contains("chain in-rc-b { oifname \"rc-b\" accept; drop; }"),
+            "{s}"
+        );
+        assert!(
+            s.contains(
+                "map nat_in { type ifname : verdict; elements = { \"rc-a\" : jump nat-rc-a } }"
+            ),
+            "{s}"
+        );
         // chains are declared before the maps that jump to them
         assert!(s.find("chain in-rc-a").unwrap() < s.find("map fwd_in").unwrap());
     }

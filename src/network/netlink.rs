@@ -12,7 +12,9 @@ use ipnet::IpNet;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
 use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkMessage};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteType};
-use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
 
 use super::error::{NetworkError, Result};
 use super::netns;
@@ -31,7 +33,8 @@ where
             .build()
             .map_err(|e| NetworkError::io("starting the netlink event loop", e))?;
         rt.block_on(async move {
-            let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| NetworkError::io("opening a netlink socket", e))?;
+            let (conn, handle, _) = rtnetlink::new_connection()
+                .map_err(|e| NetworkError::io("opening a netlink socket", e))?;
             let task = tokio::spawn(conn);
             let out = f(handle).await;
             task.abort();
@@ -48,17 +51,32 @@ pub fn errno_of(e: &rtnetlink::Error) -> Option<i32> {
     }
 }
 
-pub fn nl_err(action: &'static str, object: impl Into<String>, e: rtnetlink::Error) -> NetworkError {
+pub fn nl_err(
+    action: &'static str,
+    object: impl Into<String>,
+    e: rtnetlink::Error,
+) -> NetworkError {
     let message = match &e {
         rtnetlink::Error::NetlinkError(m) => m.to_io().to_string(),
         other => other.to_string(),
     };
-    NetworkError::Netlink { action, object: object.into(), message }
+    NetworkError::Netlink {
+        action,
+        object: object.into(),
+        message,
+    }
 }
 
 /// The index of interface `name`, or `None` when there is none.
 pub async fn link_index(h: &Handle, name: &str) -> Result<Option<u32>> {
-    match h.link().get().match_name(name.to_string()).execute().try_next().await {
+    match h
+        .link()
+        .get()
+        .match_name(name.to_string())
+        .execute()
+        .try_next()
+        .await
+    {
         Ok(Some(m)) => Ok(Some(m.header.index)),
         Ok(None) => Ok(None),
         Err(e) if errno_of(&e) == Some(libc::ENODEV) => Ok(None),
@@ -68,7 +86,14 @@ pub async fn link_index(h: &Handle, name: &str) -> Result<Option<u32>> {
 
 /// The full message of interface `name` (kind, controller, …).
 pub async fn link_message(h: &Handle, name: &str) -> Result<Option<LinkMessage>> {
-    match h.link().get().match_name(name.to_string()).execute().try_next().await {
+    match h
+        .link()
+        .get()
+        .match_name(name.to_string())
+        .execute()
+        .try_next()
+        .await
+    {
         Ok(m) => Ok(m),
         Err(e) if errno_of(&e) == Some(libc::ENODEV) => Ok(None),
         Err(e) => Err(nl_err("get link", name, e)),
@@ -80,7 +105,11 @@ pub async fn add_bridge(h: &Handle, name: &str, mtu: Option<u32>) -> Result<()> 
     if let Some(m) = mtu {
         b = b.mtu(m);
     }
-    h.link().add(b.build()).execute().await.map_err(|e| nl_err("create bridge", name, e))
+    h.link()
+        .add(b.build())
+        .execute()
+        .await
+        .map_err(|e| nl_err("create bridge", name, e))
 }
 
 /// Creates a veth pair: `host` stays here, attached to the bridge with index
@@ -95,27 +124,42 @@ pub async fn add_veth(
     mac: Option<[u8; 6]>,
     mtu: Option<u32>,
 ) -> Result<()> {
-    let mut p = LinkMessageBuilder::<LinkUnspec>::new().name(peer.to_string()).setns_by_fd(peer_ns_fd);
+    let mut p = LinkMessageBuilder::<LinkUnspec>::new()
+        .name(peer.to_string())
+        .setns_by_fd(peer_ns_fd);
     if let Some(mac) = mac {
         p = p.address(mac.to_vec());
     }
     if let Some(m) = mtu {
         p = p.mtu(m);
     }
-    let mut v = LinkVeth::new(host, peer).set_info_data(InfoData::Veth(InfoVeth::Peer(p.build()))).controller(controller).up();
+    let mut v = LinkVeth::new(host, peer)
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(p.build())))
+        .controller(controller)
+        .up();
     if let Some(m) = mtu {
         v = v.mtu(m);
     }
-    h.link().add(v.build()).execute().await.map_err(|e| nl_err("create veth pair", format!("{host} <-> {peer}"), e))
+    h.link()
+        .add(v.build())
+        .execute()
+        .await
+        .map_err(|e| nl_err("create veth pair", format!("{host} <-> {peer}"), e))
 }
 
 pub async fn set_up(h: &Handle, index: u32, name: &str) -> Result<()> {
-    h.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await.map_err(|e| nl_err("set link up", name, e))
+    h.link()
+        .set(LinkUnspec::new_with_index(index).up().build())
+        .execute()
+        .await
+        .map_err(|e| nl_err("set link up", name, e))
 }
 
 /// Deletes interface `name`; a missing interface is success.
 pub async fn del_link(h: &Handle, name: &str) -> Result<()> {
-    let Some(index) = link_index(h, name).await? else { return Ok(()) };
+    let Some(index) = link_index(h, name).await? else {
+        return Ok(());
+    };
     match h.link().del(index).execute().await {
         Err(e) if errno_of(&e) != Some(libc::ENODEV) => Err(nl_err("delete link", name, e)),
         _ => Ok(()),
@@ -130,10 +174,13 @@ pub async fn add_address(h: &Handle, index: u32, name: &str, addr: IpNet) -> Res
     if addr.addr().is_ipv6() {
         let msg = req.message_mut();
         msg.header.flags |= AddressHeaderFlags::Nodad;
-        msg.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+        msg.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
     }
     match req.execute().await {
-        Err(e) if errno_of(&e) != Some(libc::EEXIST) => Err(nl_err("add address", format!("{addr} on {name}"), e)),
+        Err(e) if errno_of(&e) != Some(libc::EEXIST) => {
+            Err(nl_err("add address", format!("{addr} on {name}"), e))
+        }
         _ => Ok(()),
     }
 }
@@ -144,16 +191,34 @@ pub async fn add_default_route(h: &Handle, gateway: IpAddr) -> Result<()> {
         IpAddr::V4(g) => RouteMessageBuilder::<Ipv4Addr>::new().gateway(g).build(),
         IpAddr::V6(g) => RouteMessageBuilder::<Ipv6Addr>::new().gateway(g).build(),
     };
-    h.route().add(msg).replace().execute().await.map_err(|e| nl_err("add default route", format!("via {gateway}"), e))
+    h.route()
+        .add(msg)
+        .replace()
+        .execute()
+        .await
+        .map_err(|e| nl_err("add default route", format!("via {gateway}"), e))
 }
 
 /// Every unicast route of the main table (IPv4 and IPv6), as prefixes.
 pub async fn routes(h: &Handle) -> Result<Vec<IpNet>> {
     let mut out = Vec::new();
-    for req in [RouteMessageBuilder::<Ipv4Addr>::new().build(), RouteMessageBuilder::<Ipv6Addr>::new().build()] {
+    for req in [
+        RouteMessageBuilder::<Ipv4Addr>::new().build(),
+        RouteMessageBuilder::<Ipv6Addr>::new().build(),
+    ] {
         let mut s = h.route().get(req).execute();
-        while let Some(m) = s.try_next().await.map_err(|e| nl_err("list routes", "the main table", e))? {
-            let table = m.attributes.iter().find_map(|a| if let RouteAttribute::Table(t) = a { Some(*t) } else { None });
+        while let Some(m) = s
+            .try_next()
+            .await
+            .map_err(|e| nl_err("list routes", "the main table", e))?
+        {
+            let table = m.attributes.iter().find_map(|a| {
+                if let RouteAttribute::Table(t) = a {
+                    Some(*t)
+                } else {
+                    None
+                }
+            });
             let table = table.unwrap_or(m.header.table as u32);
             if table != RouteHeader::RT_TABLE_MAIN as u32 || m.header.kind != RouteType::Unicast {
                 continue;
@@ -178,8 +243,18 @@ pub async fn routes(h: &Handle) -> Result<Vec<IpNet>> {
 pub async fn link_names(h: &Handle) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut s = h.link().get().execute();
-    while let Some(m) = s.try_next().await.map_err(|e| nl_err("list links", "all interfaces", e))? {
-        if let Some(n) = m.attributes.iter().find_map(|a| if let LinkAttribute::IfName(n) = a { Some(n.clone()) } else { None }) {
+    while let Some(m) = s
+        .try_next()
+        .await
+        .map_err(|e| nl_err("list links", "all interfaces", e))?
+    {
+        if let Some(n) = m.attributes.iter().find_map(|a| {
+            if let LinkAttribute::IfName(n) = a {
+                Some(n.clone())
+            } else {
+                None
+            }
+        }) {
             out.push(n);
         }
     }

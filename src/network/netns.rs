@@ -18,7 +18,11 @@ use super::error::{NetworkError, Result};
 const NSFS_MAGIC: i64 = 0x6e73_6673;
 
 fn ns_err(path: &Path, action: &'static str, source: std::io::Error) -> NetworkError {
-    NetworkError::Netns { path: path.to_path_buf(), action, source }
+    NetworkError::Netns {
+        path: path.to_path_buf(),
+        action,
+        source,
+    }
 }
 
 fn errno(e: nix::Error) -> std::io::Error {
@@ -28,7 +32,9 @@ fn errno(e: nix::Error) -> std::io::Error {
 /// Whether `path` is a mounted namespace file (not just an empty file left
 /// behind by a crash).
 pub fn is_netns(path: &Path) -> bool {
-    nix::sys::statfs::statfs(path).map(|s| s.filesystem_type().0 as i64 == NSFS_MAGIC).unwrap_or(false)
+    nix::sys::statfs::statfs(path)
+        .map(|s| s.filesystem_type().0 == NSFS_MAGIC)
+        .unwrap_or(false)
 }
 
 /// Creates a new network namespace at `path`. If `path` already holds one
@@ -42,15 +48,32 @@ pub fn create(path: &Path) -> Result<bool> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(|e| ns_err(dir, "create directory", e))?;
     }
-    OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(|e| ns_err(path, "create file", e))?;
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| ns_err(path, "create file", e))?;
     let made = std::thread::scope(|s| {
         s.spawn(|| -> Result<()> {
             unshare(CloneFlags::CLONE_NEWNET).map_err(|e| ns_err(path, "unshare", errno(e)))?;
-            mount(Some("/proc/thread-self/ns/net"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                .map_err(|e| ns_err(path, "bind mount", errno(e)))
+            mount(
+                Some("/proc/thread-self/ns/net"),
+                path,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| ns_err(path, "bind mount", errno(e)))
         })
         .join()
-        .unwrap_or_else(|_| Err(ns_err(path, "create", std::io::Error::other("namespace thread panicked"))))
+        .unwrap_or_else(|_| {
+            Err(ns_err(
+                path,
+                "create",
+                std::io::Error::other("namespace thread panicked"),
+            ))
+        })
     });
     if let Err(e) = made {
         let _ = fs::remove_file(path);
@@ -78,23 +101,37 @@ pub fn remove(path: &Path) -> Result<()> {
 /// belong to that namespace for their whole life, wherever they are used.
 pub fn run_in<T: Send>(netns: Option<&Path>, f: impl FnOnce() -> T + Send) -> Result<T> {
     let file = match netns {
-        Some(p) => Some((File::open(p).map_err(|e| ns_err(p, "open", e))?, p.to_path_buf())),
+        Some(p) => Some((
+            File::open(p).map_err(|e| ns_err(p, "open", e))?,
+            p.to_path_buf(),
+        )),
         None => None,
     };
     std::thread::scope(|s| {
         s.spawn(move || -> Result<T> {
             if let Some((file, path)) = &file {
                 if !is_netns(path) {
-                    return Err(ns_err(path, "join", std::io::Error::other("not a network namespace file")));
+                    return Err(ns_err(
+                        path,
+                        "join",
+                        std::io::Error::other("not a network namespace file"),
+                    ));
                 }
-                setns(file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| ns_err(path, "setns", errno(e)))?;
+                setns(file.as_fd(), CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| ns_err(path, "setns", errno(e)))?;
             }
             Ok(f())
         })
         .join()
         .unwrap_or_else(|_| {
-            let p = netns.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("(current)"));
-            Err(ns_err(&p, "run", std::io::Error::other("namespace thread panicked")))
+            let p = netns
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("(current)"));
+            Err(ns_err(
+                &p,
+                "run",
+                std::io::Error::other("namespace thread panicked"),
+            ))
         })
     })
 }

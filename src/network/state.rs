@@ -32,14 +32,21 @@ pub struct NetworkPaths {
 
 impl NetworkPaths {
     pub fn new(root: impl Into<PathBuf>, run: impl Into<PathBuf>) -> Self {
-        NetworkPaths { root: root.into(), run: run.into() }
+        NetworkPaths {
+            root: root.into(),
+            run: run.into(),
+        }
     }
 
     /// `RCOMPOSE_ROOT` (default `/var/lib/rcompose`) and `RCOMPOSE_RUN`
     /// (default `/run/rcompose`).
     pub fn from_env() -> Self {
-        let root = std::env::var_os("RCOMPOSE_ROOT").map(PathBuf::from).unwrap_or_else(|| "/var/lib/rcompose".into());
-        let run = std::env::var_os("RCOMPOSE_RUN").map(PathBuf::from).unwrap_or_else(|| "/run/rcompose".into());
+        let root = std::env::var_os("RCOMPOSE_ROOT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| "/var/lib/rcompose".into());
+        let run = std::env::var_os("RCOMPOSE_RUN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| "/run/rcompose".into());
         NetworkPaths { root, run }
     }
 
@@ -47,7 +54,8 @@ impl NetworkPaths {
         self.root.join("networks")
     }
     pub fn network_file(&self, network: &str) -> PathBuf {
-        self.networks_dir().join(format!("{}.json", file_safe(network)))
+        self.networks_dir()
+            .join(format!("{}.json", file_safe(network)))
     }
     pub fn netns_dir(&self) -> PathBuf {
         self.run.join("netns")
@@ -64,9 +72,19 @@ impl NetworkPaths {
 pub fn file_safe(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    if s.is_empty() || s.starts_with('.') { format!("_{s}") } else { s }
+    if s.is_empty() || s.starts_with('.') {
+        format!("_{s}")
+    } else {
+        s
+    }
 }
 
 /// What rcompose remembers about one network between commands.
@@ -83,18 +101,26 @@ pub struct NetworkRecord {
 }
 
 fn state_err(path: &Path, action: &'static str, reason: impl ToString) -> NetworkError {
-    NetworkError::State { path: path.to_path_buf(), action, reason: reason.to_string() }
+    NetworkError::State {
+        path: path.to_path_buf(),
+        action,
+        reason: reason.to_string(),
+    }
 }
 
 /// Reads a JSON file; a missing file is `None`.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     let mut text = String::new();
     match File::open(path) {
-        Ok(mut f) => f.read_to_string(&mut text).map_err(|e| state_err(path, "read", e))?,
+        Ok(mut f) => f
+            .read_to_string(&mut text)
+            .map_err(|e| state_err(path, "read", e))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(state_err(path, "open", e)),
     };
-    serde_json::from_str(&text).map(Some).map_err(|e| state_err(path, "parse", e))
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| state_err(path, "parse", e))
 }
 
 /// Writes `value` as JSON to `path` atomically (temp file in the same
@@ -103,7 +129,10 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| state_err(dir, "create directory", e))?;
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| state_err(path, "serialize", e))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = File::create(&tmp)?;
@@ -185,7 +214,9 @@ pub fn list_networks(paths: &NetworkPaths) -> Result<Vec<NetworkRecord>> {
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let p = entry.path();
-        if p.extension().is_some_and(|e| e == "json") && !entry.file_name().to_string_lossy().starts_with('.') {
+        if p.extension().is_some_and(|e| e == "json")
+            && !entry.file_name().to_string_lossy().starts_with('.')
+        {
             if let Some(r) = read_json::<NetworkRecord>(&p)? {
                 out.push(r);
             }

@@ -22,7 +22,10 @@ pub fn host_veth_name(container: &str, network: &str) -> String {
 
 /// Parses `mac_address` (`02:42:ac:11:00:02`).
 pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
-    let bad = || NetworkError::InvalidInterfaceName { name: s.to_string(), reason: "a MAC address is six hex bytes like 02:42:ac:11:00:02" };
+    let bad = || NetworkError::InvalidInterfaceName {
+        name: s.to_string(),
+        reason: "a MAC address is six hex bytes like 02:42:ac:11:00:02",
+    };
     let parts: Vec<&str> = s.split([':', '-']).collect();
     if parts.len() != 6 {
         return Err(bad());
@@ -35,7 +38,10 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
         mac[i] = u8::from_str_radix(p, 16).map_err(|_| bad())?;
     }
     if mac[0] & 1 == 1 {
-        return Err(NetworkError::InvalidInterfaceName { name: s.to_string(), reason: "a multicast MAC address cannot be used for an interface" });
+        return Err(NetworkError::InvalidInterfaceName {
+            name: s.to_string(),
+            reason: "a multicast MAC address cannot be used for an interface",
+        });
     }
     Ok(mac)
 }
@@ -61,7 +67,13 @@ pub struct Endpoint {
 /// Brings `lo` up inside the namespace (all a `network_mode: none` container gets).
 pub fn setup_loopback(netns: &Path) -> Result<()> {
     netlink::with_handle(Some(netns), |h| async move {
-        let lo = netlink::link_index(&h, "lo").await?.ok_or_else(|| NetworkError::LinkNotFound { name: "lo".into(), context: " in the namespace".into() })?;
+        let lo =
+            netlink::link_index(&h, "lo")
+                .await?
+                .ok_or_else(|| NetworkError::LinkNotFound {
+                    name: "lo".into(),
+                    context: " in the namespace".into(),
+                })?;
         netlink::set_up(&h, lo, "lo").await
     })
 }
@@ -74,16 +86,25 @@ pub fn attach(netns: &Path, endpoints: &[Endpoint]) -> Result<()> {
         check_ifname(&ep.host_veth)?;
         check_ifname(&ep.interface)?;
     }
-    let ns_file = File::open(netns).map_err(|e| NetworkError::Netns { path: netns.to_path_buf(), action: "open", source: e })?;
+    let ns_file = File::open(netns).map_err(|e| NetworkError::Netns {
+        path: netns.to_path_buf(),
+        action: "open",
+        source: e,
+    })?;
     let fd = ns_file.as_raw_fd();
     let eps = endpoints.to_vec();
     let created = netlink::with_handle(None, move |h| async move {
         let mut created: Vec<String> = Vec::new();
         for ep in &eps {
             let step = async {
-                let br = netlink::link_index(&h, &ep.bridge).await?.ok_or_else(|| NetworkError::LinkNotFound {
-                    name: ep.bridge.clone(),
-                    context: format!(" while connecting {}: create the network first", ep.interface),
+                let br = netlink::link_index(&h, &ep.bridge).await?.ok_or_else(|| {
+                    NetworkError::LinkNotFound {
+                        name: ep.bridge.clone(),
+                        context: format!(
+                            " while connecting {}: create the network first",
+                            ep.interface
+                        ),
+                    }
                 })?;
                 // A veth left by a crashed run would make the add fail: replace it.
                 netlink::del_link(&h, &ep.host_veth).await?;
@@ -102,13 +123,21 @@ pub fn attach(netns: &Path, endpoints: &[Endpoint]) -> Result<()> {
     drop(ns_file);
     let eps = endpoints.to_vec();
     let inside = netlink::with_handle(Some(netns), move |h| async move {
-        let lo = netlink::link_index(&h, "lo").await?.ok_or_else(|| NetworkError::LinkNotFound { name: "lo".into(), context: " in the namespace".into() })?;
+        let lo =
+            netlink::link_index(&h, "lo")
+                .await?
+                .ok_or_else(|| NetworkError::LinkNotFound {
+                    name: "lo".into(),
+                    context: " in the namespace".into(),
+                })?;
         netlink::set_up(&h, lo, "lo").await?;
         for ep in &eps {
-            let idx = netlink::link_index(&h, &ep.interface).await?.ok_or_else(|| NetworkError::LinkNotFound {
-                name: ep.interface.clone(),
-                context: " in the container namespace after creating it".into(),
-            })?;
+            let idx = netlink::link_index(&h, &ep.interface)
+                .await?
+                .ok_or_else(|| NetworkError::LinkNotFound {
+                    name: ep.interface.clone(),
+                    context: " in the container namespace after creating it".into(),
+                })?;
             for a in &ep.addresses {
                 netlink::add_address(&h, idx, &ep.interface, *a).await?;
             }
@@ -156,8 +185,16 @@ mod tests {
 
     #[test]
     fn macs_parse() {
-        assert_eq!(parse_mac("02:42:ac:11:00:02").unwrap(), [2, 0x42, 0xac, 0x11, 0, 2]);
-        for bad in ["02:42:ac:11:00", "zz:42:ac:11:00:02", "01:00:5e:00:00:01", "2:42:ac:11:00:02"] {
+        assert_eq!(
+            parse_mac("02:42:ac:11:00:02").unwrap(),
+            [2, 0x42, 0xac, 0x11, 0, 2]
+        );
+        for bad in [
+            "02:42:ac:11:00",
+            "zz:42:ac:11:00:02",
+            "01:00:5e:00:00:01",
+            "2:42:ac:11:00:02",
+        ] {
             assert!(parse_mac(bad).is_err(), "{bad}");
         }
     }

@@ -56,17 +56,39 @@ pub struct TestHost {
 impl TestHost {
     /// `subnet_base`: a /16 for this test's pool (e.g. "10.213.0.0/16").
     pub fn new(subnet_base: &str) -> TestHost {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare a throwaway host network namespace");
-        let status = Command::new("ip").args(["link", "set", "lo", "up"]).status().expect("run ip");
-        assert!(status.success(), "bringing lo up in the test namespace failed");
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+            .expect("unshare a throwaway host network namespace");
+        let status = Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .expect("run ip");
+        assert!(
+            status.success(),
+            "bringing lo up in the test namespace failed"
+        );
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let tag = format!("t{}x{n}", std::process::id());
-        let dir = tempfile::Builder::new().prefix("rc-net-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("rc-net-")
+            .tempdir()
+            .expect("tempdir");
         let paths = NetworkPaths::new(dir.path().join("root"), dir.path().join("run"));
         let mut net = Networking::new(paths);
-        net.pools_v4 = vec![AddressPool::new(subnet_base.parse::<IpNet>().expect("subnet"), 24)];
-        net.nat = Some(NatConfig { table: format!("rc{tag}"), enable_forwarding: true });
-        TestHost { dir, net, tag, children: Vec::new(), netns_files: Vec::new() }
+        net.pools_v4 = vec![AddressPool::new(
+            subnet_base.parse::<IpNet>().expect("subnet"),
+            24,
+        )];
+        net.nat = Some(NatConfig {
+            table: format!("rc{tag}"),
+            enable_forwarding: true,
+        });
+        TestHost {
+            dir,
+            net,
+            tag,
+            children: Vec::new(),
+            netns_files: Vec::new(),
+        }
     }
 
     /// A "container": a namespace file named `name`.
@@ -129,12 +151,18 @@ impl TestHost {
 
     /// `ip -br link` in the test's host namespace.
     pub fn links(&self) -> String {
-        let out = Command::new("ip").args(["-br", "link"]).output().expect("ip link");
+        let out = Command::new("ip")
+            .args(["-br", "link"])
+            .output()
+            .expect("ip link");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     pub fn nft_tables(&self) -> String {
-        let out = Command::new("nft").args(["list", "tables"]).output().expect("nft");
+        let out = Command::new("nft")
+            .args(["list", "tables"])
+            .output()
+            .expect("nft");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
@@ -149,7 +177,10 @@ impl Drop for TestHost {
             let _ = rcompose::network::netns::remove(p);
         }
         if let Some(nat) = &self.net.nat {
-            let _ = rcompose::network::nat::apply(&nat.table, &rcompose::network::nat::render(&nat.table, &[]));
+            let _ = rcompose::network::nat::apply(
+                &nat.table,
+                &rcompose::network::nat::render(&nat.table, &[]),
+            );
         }
     }
 }
@@ -159,5 +190,10 @@ pub fn stdout(o: &Output) -> String {
 }
 
 pub fn describe(o: &Output) -> String {
-    format!("status {:?}\nstdout: {}\nstderr: {}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }

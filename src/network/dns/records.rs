@@ -116,7 +116,12 @@ impl RecordTable {
 
     /// The container name of `addr`, if it is on one of the asker's networks.
     pub fn reverse(&self, asker_networks: &[String], addr: IpAddr) -> Option<&str> {
-        asker_networks.iter().find_map(|n| self.reverse.get(n).and_then(|m| m.get(&addr)).map(String::as_str))
+        asker_networks.iter().find_map(|n| {
+            self.reverse
+                .get(n)
+                .and_then(|m| m.get(&addr))
+                .map(String::as_str)
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -146,22 +151,43 @@ mod tests {
 
     #[test]
     fn service_names_cover_every_replica_and_rotate() {
-        let t = RecordTable::build(&[ep("p-web-1", "web", "p_default", "10.0.0.2", &[]), ep("p-web-2", "web", "p_default", "10.0.0.3", &[])]);
+        let t = RecordTable::build(&[
+            ep("p-web-1", "web", "p_default", "10.0.0.2", &[]),
+            ep("p-web-2", "web", "p_default", "10.0.0.3", &[]),
+        ]);
         let nets = vec!["p_default".to_string()];
-        assert_eq!(t.lookup(&nets, "web", 0), Answer::Local(ips(&["10.0.0.2", "10.0.0.3"])));
-        assert_eq!(t.lookup(&nets, "WEB.", 1), Answer::Local(ips(&["10.0.0.3", "10.0.0.2"])));
-        assert_eq!(t.lookup(&nets, "p-web-2", 0), Answer::Local(ips(&["10.0.0.3"])));
+        assert_eq!(
+            t.lookup(&nets, "web", 0),
+            Answer::Local(ips(&["10.0.0.2", "10.0.0.3"]))
+        );
+        assert_eq!(
+            t.lookup(&nets, "WEB.", 1),
+            Answer::Local(ips(&["10.0.0.3", "10.0.0.2"]))
+        );
+        assert_eq!(
+            t.lookup(&nets, "p-web-2", 0),
+            Answer::Local(ips(&["10.0.0.3"]))
+        );
         assert_eq!(t.lookup(&nets, "example.com", 0), Answer::Forward);
     }
 
     #[test]
     fn only_shared_networks_answer() {
-        let t = RecordTable::build(&[ep("p-db-1", "db", "p_back", "10.1.0.2", &["database"]), ep("p-web-1", "web", "p_front", "10.2.0.2", &[])]);
+        let t = RecordTable::build(&[
+            ep("p-db-1", "db", "p_back", "10.1.0.2", &["database"]),
+            ep("p-web-1", "web", "p_front", "10.2.0.2", &[]),
+        ]);
         let front = vec!["p_front".to_string()];
         let back = vec!["p_back".to_string()];
         assert_eq!(t.lookup(&front, "db", 0), Answer::Forward);
-        assert_eq!(t.lookup(&back, "database", 0), Answer::Local(ips(&["10.1.0.2"])));
-        assert_eq!(t.reverse(&back, "10.1.0.2".parse().unwrap()), Some("p-db-1"));
+        assert_eq!(
+            t.lookup(&back, "database", 0),
+            Answer::Local(ips(&["10.1.0.2"]))
+        );
+        assert_eq!(
+            t.reverse(&back, "10.1.0.2".parse().unwrap()),
+            Some("p-db-1")
+        );
         assert_eq!(t.reverse(&front, "10.1.0.2".parse().unwrap()), None);
     }
 
@@ -169,10 +195,20 @@ mod tests {
     fn aliases_are_per_network_and_hostname_counts() {
         let mut e = ep("p-api-1", "api", "n1", "10.3.0.2", &["alias1"]);
         e.hostname = Some("apihost".into());
-        e.networks.push(DnsNetworkEntry { network: "n2".into(), addresses: ips(&["10.4.0.2", "fd00::2"]), aliases: vec![] });
+        e.networks.push(DnsNetworkEntry {
+            network: "n2".into(),
+            addresses: ips(&["10.4.0.2", "fd00::2"]),
+            aliases: vec![],
+        });
         let t = RecordTable::build(&[e]);
         assert_eq!(t.lookup(&["n2".into()], "alias1", 0), Answer::Forward);
-        assert_eq!(t.lookup(&["n2".into()], "apihost", 0), Answer::Local(ips(&["10.4.0.2", "fd00::2"])));
-        assert_eq!(t.lookup(&["n1".into(), "n2".into()], "api", 0), Answer::Local(ips(&["10.3.0.2", "10.4.0.2", "fd00::2"])));
+        assert_eq!(
+            t.lookup(&["n2".into()], "apihost", 0),
+            Answer::Local(ips(&["10.4.0.2", "fd00::2"]))
+        );
+        assert_eq!(
+            t.lookup(&["n1".into(), "n2".into()], "api", 0),
+            Answer::Local(ips(&["10.3.0.2", "10.4.0.2", "fd00::2"]))
+        );
     }
 }

@@ -38,7 +38,12 @@ pub struct DnsConfig {
 
 impl DnsConfig {
     pub fn new(networks: Vec<String>, upstreams: Vec<SocketAddr>) -> Self {
-        DnsConfig { networks, upstreams, listen: SocketAddr::new(RESPONDER, 53), upstream_timeout: Duration::from_secs(2) }
+        DnsConfig {
+            networks,
+            upstreams,
+            listen: SocketAddr::new(RESPONDER, 53),
+            upstream_timeout: Duration::from_secs(2),
+        }
     }
 }
 
@@ -81,7 +86,11 @@ impl DnsServer {
 
     /// Binds (errors are returned here), then serves on a dedicated thread
     /// with its own event loop until [`DnsServer::stop`] or drop.
-    pub fn spawn(netns: &Path, source: Arc<dyn RecordsSource>, config: DnsConfig) -> Result<DnsServer> {
+    pub fn spawn(
+        netns: &Path,
+        source: Arc<dyn RecordsSource>,
+        config: DnsConfig,
+    ) -> Result<DnsServer> {
         let (udp, tcp) = bind(netns, config.listen)?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let path = netns.to_path_buf();
@@ -89,7 +98,10 @@ impl DnsServer {
         let thread = std::thread::Builder::new()
             .name("rcompose-dns".into())
             .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     Ok(rt) => rt,
                     Err(_) => return,
                 };
@@ -98,8 +110,16 @@ impl DnsServer {
                     let _ = rx.await;
                 }));
             })
-            .map_err(|e| NetworkError::Dns { netns: path.clone(), action: "start thread", source: e })?;
-        Ok(DnsServer { stop: Some(tx), thread: Some(thread), netns: path })
+            .map_err(|e| NetworkError::Dns {
+                netns: path.clone(),
+                action: "start thread",
+                source: e,
+            })?;
+        Ok(DnsServer {
+            stop: Some(tx),
+            thread: Some(thread),
+            netns: path,
+        })
     }
 
     pub fn netns(&self) -> &Path {
@@ -128,7 +148,11 @@ impl Drop for DnsServer {
 }
 
 fn bind(netns: &Path, listen: SocketAddr) -> Result<(std::net::UdpSocket, std::net::TcpListener)> {
-    let err = |action, source| NetworkError::Dns { netns: netns.to_path_buf(), action, source };
+    let err = |action, source| NetworkError::Dns {
+        netns: netns.to_path_buf(),
+        action,
+        source,
+    };
     let (udp, tcp) = netns::run_in(Some(netns), move || -> std::io::Result<_> {
         let udp = std::net::UdpSocket::bind(listen)?;
         let tcp = std::net::TcpListener::bind(listen)?;
@@ -148,10 +172,18 @@ async fn serve(
     config: DnsConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    let err = |action, source| NetworkError::Dns { netns: netns.to_path_buf(), action, source };
+    let err = |action, source| NetworkError::Dns {
+        netns: netns.to_path_buf(),
+        action,
+        source,
+    };
     let udp = Arc::new(UdpSocket::from_std(udp).map_err(|e| err("register UDP socket", e))?);
     let tcp = TcpListener::from_std(tcp).map_err(|e| err("register TCP socket", e))?;
-    let ctx = Arc::new(Ctx { source, config, rotate: AtomicUsize::new(0) });
+    let ctx = Arc::new(Ctx {
+        source,
+        config,
+        rotate: AtomicUsize::new(0),
+    });
     let mut buf = vec![0u8; 65535];
     tokio::pin!(shutdown);
     loop {
@@ -208,7 +240,12 @@ impl Ctx {
             Ok(m) => m,
             Err(_) if query.len() >= 2 => {
                 let id = u16::from_be_bytes([query[0], query[1]]);
-                return encode(&Message::error_msg(id, OpCode::Query, ResponseCode::FormErr)).map_or(Reply::Drop, Reply::Local);
+                return encode(&Message::error_msg(
+                    id,
+                    OpCode::Query,
+                    ResponseCode::FormErr,
+                ))
+                .map_or(Reply::Drop, Reply::Local);
             }
             Err(_) => return Reply::Drop,
         };
@@ -216,7 +253,12 @@ impl Ctx {
             return Reply::Drop;
         }
         let Some(q) = req.queries().first() else {
-            return encode(&Message::error_msg(req.id(), req.op_code(), ResponseCode::FormErr)).map_or(Reply::Drop, Reply::Local);
+            return encode(&Message::error_msg(
+                req.id(),
+                req.op_code(),
+                ResponseCode::FormErr,
+            ))
+            .map_or(Reply::Drop, Reply::Local);
         };
         if req.op_code() != OpCode::Query {
             return Reply::Forward;
@@ -227,7 +269,11 @@ impl Ctx {
         let records: Vec<Record> = match q.query_type() {
             RecordType::PTR => match ptr_address(&name).and_then(|a| table.reverse(nets, a)) {
                 Some(container) => match Name::from_ascii(format!("{container}.")) {
-                    Ok(target) => vec![Record::from_rdata(q.name().clone(), LOCAL_TTL, RData::PTR(PTR(target)))],
+                    Ok(target) => vec![Record::from_rdata(
+                        q.name().clone(),
+                        LOCAL_TTL,
+                        RData::PTR(PTR(target)),
+                    )],
                     Err(_) => return Reply::Forward,
                 },
                 None => return Reply::Forward,
@@ -238,7 +284,9 @@ impl Ctx {
                     .into_iter()
                     .filter_map(|a| match (a, qtype) {
                         (IpAddr::V4(v4), RecordType::A | RecordType::ANY) => Some(RData::A(A(v4))),
-                        (IpAddr::V6(v6), RecordType::AAAA | RecordType::ANY) => Some(RData::AAAA(AAAA(v6))),
+                        (IpAddr::V6(v6), RecordType::AAAA | RecordType::ANY) => {
+                            Some(RData::AAAA(AAAA(v6)))
+                        }
                         _ => None,
                     })
                     .map(|rd| Record::from_rdata(q.name().clone(), LOCAL_TTL, rd))
@@ -247,7 +295,13 @@ impl Ctx {
         };
         let mut resp = response_to(&req, q, ResponseCode::NoError);
         resp.set_authoritative(true);
-        let max = if udp { req.extensions().as_ref().map_or(512, |e| e.max_payload().max(512)) as usize } else { 65535 };
+        let max = if udp {
+            req.extensions()
+                .as_ref()
+                .map_or(512, |e| e.max_payload().max(512)) as usize
+        } else {
+            65535
+        };
         let mut full = resp.clone();
         full.add_answers(records);
         match encode(&full) {
@@ -274,8 +328,14 @@ impl Ctx {
     async fn forward_udp(&self, query: &[u8]) -> Vec<u8> {
         let id = &query[..2.min(query.len())];
         for up in &self.config.upstreams {
-            let bind: SocketAddr = if up.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (Ipv6Addr::UNSPECIFIED, 0).into() };
-            let Ok(sock) = UdpSocket::bind(bind).await else { continue };
+            let bind: SocketAddr = if up.is_ipv4() {
+                (Ipv4Addr::UNSPECIFIED, 0).into()
+            } else {
+                (Ipv6Addr::UNSPECIFIED, 0).into()
+            };
+            let Ok(sock) = UdpSocket::bind(bind).await else {
+                continue;
+            };
             if sock.connect(up).await.is_err() || sock.send(query).await.is_err() {
                 continue;
             }
@@ -308,7 +368,8 @@ impl Ctx {
                 s.read_exact(&mut buf).await?;
                 Ok::<_, std::io::Error>(buf)
             };
-            if let Ok(Ok(buf)) = tokio::time::timeout(self.config.upstream_timeout, exchange).await {
+            if let Ok(Ok(buf)) = tokio::time::timeout(self.config.upstream_timeout, exchange).await
+            {
                 return buf;
             }
         }
@@ -336,18 +397,29 @@ fn encode(m: &Message) -> Option<Vec<u8>> {
 pub fn ptr_address(name: &str) -> Option<IpAddr> {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
     if let Some(rest) = name.strip_suffix(".in-addr.arpa") {
-        let parts: Vec<u8> = rest.split('.').map(|p| p.parse::<u8>().ok()).collect::<Option<_>>()?;
+        let parts: Vec<u8> = rest
+            .split('.')
+            .map(|p| p.parse::<u8>().ok())
+            .collect::<Option<_>>()?;
         if parts.len() != 4 {
             return None;
         }
-        return Some(IpAddr::V4(Ipv4Addr::new(parts[3], parts[2], parts[1], parts[0])));
+        return Some(IpAddr::V4(Ipv4Addr::new(
+            parts[3], parts[2], parts[1], parts[0],
+        )));
     }
     if let Some(rest) = name.strip_suffix(".ip6.arpa") {
-        let nibbles: Vec<u8> = rest.split('.').map(|p| u8::from_str_radix(p, 16).ok().filter(|_| p.len() == 1)).collect::<Option<_>>()?;
+        let nibbles: Vec<u8> = rest
+            .split('.')
+            .map(|p| u8::from_str_radix(p, 16).ok().filter(|_| p.len() == 1))
+            .collect::<Option<_>>()?;
         if nibbles.len() != 32 {
             return None;
         }
-        let v = nibbles.iter().rev().fold(0u128, |acc, n| (acc << 4) | *n as u128);
+        let v = nibbles
+            .iter()
+            .rev()
+            .fold(0u128, |acc, n| (acc << 4) | *n as u128);
         return Some(IpAddr::V6(Ipv6Addr::from(v)));
     }
     None
@@ -364,31 +436,57 @@ mod tests {
             container: "p-web-1".into(),
             service: Some("web".into()),
             hostname: None,
-            networks: vec![DnsNetworkEntry { network: "n".into(), addresses: vec!["10.0.0.2".parse().unwrap()], aliases: vec![] }],
+            networks: vec![DnsNetworkEntry {
+                network: "n".into(),
+                addresses: vec!["10.0.0.2".parse().unwrap()],
+                aliases: vec![],
+            }],
         };
-        Ctx { source: Arc::new(StaticRecords::new(&[ep])), config: DnsConfig::new(vec!["n".into()], vec![]), rotate: AtomicUsize::new(0) }
+        Ctx {
+            source: Arc::new(StaticRecords::new(&[ep])),
+            config: DnsConfig::new(vec!["n".into()], vec![]),
+            rotate: AtomicUsize::new(0),
+        }
     }
 
     fn query(name: &str, t: RecordType) -> Vec<u8> {
         let mut m = Message::new();
-        m.set_id(4242).set_recursion_desired(true).add_query(Query::query(Name::from_ascii(name).unwrap(), t));
+        m.set_id(4242)
+            .set_recursion_desired(true)
+            .add_query(Query::query(Name::from_ascii(name).unwrap(), t));
         m.to_vec().unwrap()
     }
 
     #[test]
     fn answers_own_names_and_forwards_others() {
         let c = ctx();
-        let Reply::Local(b) = c.answer(&query("web.", RecordType::A), true) else { panic!("expected a local answer") };
+        let Reply::Local(b) = c.answer(&query("web.", RecordType::A), true) else {
+            panic!("expected a local answer")
+        };
         let m = Message::from_vec(&b).unwrap();
         assert_eq!(m.id(), 4242);
         assert_eq!(m.answers().len(), 1);
-        assert_eq!(m.answers()[0].data(), &RData::A(A("10.0.0.2".parse().unwrap())));
+        assert_eq!(
+            m.answers()[0].data(),
+            &RData::A(A("10.0.0.2".parse().unwrap()))
+        );
         // known name, no IPv6 address: empty NOERROR, not forwarded
-        let Reply::Local(b) = c.answer(&query("web.", RecordType::AAAA), true) else { panic!("expected a local answer") };
+        let Reply::Local(b) = c.answer(&query("web.", RecordType::AAAA), true) else {
+            panic!("expected a local answer")
+        };
         let m = Message::from_vec(&b).unwrap();
-        assert_eq!((m.response_code(), m.answers().len()), (ResponseCode::NoError, 0));
-        assert!(matches!(c.answer(&query("example.com.", RecordType::A), true), Reply::Forward));
-        let Reply::Local(b) = c.answer(&query("2.0.0.10.in-addr.arpa.", RecordType::PTR), true) else { panic!("expected PTR") };
+        assert_eq!(
+            (m.response_code(), m.answers().len()),
+            (ResponseCode::NoError, 0)
+        );
+        assert!(matches!(
+            c.answer(&query("example.com.", RecordType::A), true),
+            Reply::Forward
+        ));
+        let Reply::Local(b) = c.answer(&query("2.0.0.10.in-addr.arpa.", RecordType::PTR), true)
+        else {
+            panic!("expected PTR")
+        };
         assert_eq!(Message::from_vec(&b).unwrap().answers().len(), 1);
         assert!(matches!(c.answer(&[1, 2, 3], true), Reply::Local(_)));
         assert!(matches!(c.answer(&[1], true), Reply::Drop));
@@ -396,7 +494,10 @@ mod tests {
 
     #[test]
     fn ptr_names_parse() {
-        assert_eq!(ptr_address("2.0.213.10.in-addr.arpa."), Some("10.213.0.2".parse().unwrap()));
+        assert_eq!(
+            ptr_address("2.0.213.10.in-addr.arpa."),
+            Some("10.213.0.2".parse().unwrap())
+        );
         let v6 = "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa";
         assert_eq!(ptr_address(v6), Some("fd00::1".parse().unwrap()));
         assert_eq!(ptr_address("x.in-addr.arpa"), None);

@@ -45,7 +45,10 @@ impl RecordsSource for StaticRecords {
 
 /// Writes the record file of a running container.
 pub fn publish(dns_dir: &Path, endpoint: &DnsEndpoint) -> Result<()> {
-    state::write_json_atomic(&dns_dir.join(format!("{}.json", file_safe(&endpoint.container))), endpoint)
+    state::write_json_atomic(
+        &dns_dir.join(format!("{}.json", file_safe(&endpoint.container))),
+        endpoint,
+    )
 }
 
 /// Removes the record file of a container that stopped (missing is fine).
@@ -74,7 +77,11 @@ impl DirRecords {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         DirRecords {
             dir: dir.into(),
-            cache: Mutex::new(Cache { mtime: None, loaded_at: SystemTime::UNIX_EPOCH, table: Arc::new(RecordTable::default()) }),
+            cache: Mutex::new(Cache {
+                mtime: None,
+                loaded_at: SystemTime::UNIX_EPOCH,
+                table: Arc::new(RecordTable::default()),
+            }),
         }
     }
 
@@ -105,7 +112,13 @@ impl RecordsSource for DirRecords {
             Err(p) => p.into_inner(),
         };
         let settled = match (cache.mtime, mtime) {
-            (Some(old), Some(new)) => old == new && cache.loaded_at.duration_since(new).is_ok_and(|d| d > Self::SETTLE),
+            (Some(old), Some(new)) => {
+                old == new
+                    && cache
+                        .loaded_at
+                        .duration_since(new)
+                        .is_ok_and(|d| d > Self::SETTLE)
+            }
             _ => false,
         };
         if !settled {
@@ -133,10 +146,17 @@ mod tests {
             container: "p-web-1".into(),
             service: Some("web".into()),
             hostname: None,
-            networks: vec![DnsNetworkEntry { network: "n".into(), addresses: vec!["10.0.0.2".parse().unwrap()], aliases: vec![] }],
+            networks: vec![DnsNetworkEntry {
+                network: "n".into(),
+                addresses: vec!["10.0.0.2".parse().unwrap()],
+                aliases: vec![],
+            }],
         };
         publish(dir.path(), &ep).unwrap();
-        assert_eq!(src.table().lookup(&nets, "web", 0), Answer::Local(vec!["10.0.0.2".parse().unwrap()]));
+        assert_eq!(
+            src.table().lookup(&nets, "web", 0),
+            Answer::Local(vec!["10.0.0.2".parse().unwrap()])
+        );
         withdraw(dir.path(), "p-web-1").unwrap();
         assert_eq!(src.table().lookup(&nets, "web", 0), Answer::Forward);
         withdraw(dir.path(), "p-web-1").unwrap();

@@ -92,8 +92,19 @@ impl PortProxy {
 
 pub(crate) fn bind_error(b: &PortBinding, e: std::io::Error) -> NetworkError {
     if e.kind() == std::io::ErrorKind::AddrInUse {
-        NetworkError::PortInUse { port: b.host.port(), protocol: b.protocol.as_str(), host_ip: b.host.ip(), service: b.service.clone() }
+        NetworkError::PortInUse {
+            port: b.host.port(),
+            protocol: b.protocol.as_str(),
+            host_ip: b.host.ip(),
+            service: b.service.clone(),
+        }
     } else {
-        NetworkError::Publish { port: b.host.port(), protocol: b.protocol.as_str(), host_ip: b.host.ip(), service: b.service.clone(), source: e }
+        NetworkError::Publish {
+            port: b.host.port(),
+            protocol: b.protocol.as_str(),
+            host_ip: b.host.ip(),
+            service: b.service.clone(),
+            source: e,
+        }
     }
 }

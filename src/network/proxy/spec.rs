@@ -48,12 +48,16 @@ pub struct PortRequest {
 }
 
 fn bad(spec: &str, reason: impl Into<String>) -> NetworkError {
-    NetworkError::InvalidPort { spec: spec.to_string(), reason: reason.into() }
+    NetworkError::InvalidPort {
+        spec: spec.to_string(),
+        reason: reason.into(),
+    }
 }
 
 fn range(spec: &str, s: &str) -> Result<(u16, u16)> {
     let num = |p: &str| -> Result<u16> {
-        p.parse::<u16>().map_err(|_| bad(spec, format!("\"{p}\" is not a port number (1-65535)")))
+        p.parse::<u16>()
+            .map_err(|_| bad(spec, format!("\"{p}\" is not a port number (1-65535)")))
     };
     let (a, b) = match s.split_once('-') {
         Some((a, b)) => (num(a)?, num(b)?),
@@ -63,7 +67,10 @@ fn range(spec: &str, s: &str) -> Result<(u16, u16)> {
         }
     };
     if a == 0 || b < a {
-        return Err(bad(spec, format!("\"{s}\" is not a valid port or ascending range")));
+        return Err(bad(
+            spec,
+            format!("\"{s}\" is not a valid port or ascending range"),
+        ));
     }
     Ok((a, b))
 }
@@ -73,23 +80,39 @@ pub fn parse_port(spec: &str) -> Result<PortMapping> {
     let (body, protocol) = match spec.rsplit_once('/') {
         Some((b, "tcp")) => (b, Protocol::Tcp),
         Some((b, "udp")) => (b, Protocol::Udp),
-        Some((_, p)) => return Err(bad(spec, format!("protocol \"{p}\" is not supported: use tcp or udp"))),
+        Some((_, p)) => {
+            return Err(bad(
+                spec,
+                format!("protocol \"{p}\" is not supported: use tcp or udp"),
+            ))
+        }
         None => (spec, Protocol::Tcp),
     };
     // An IPv6 host address is bracketed: [::1]:8080:80
     let (host_ip, rest) = if let Some(r) = body.strip_prefix('[') {
-        let (ip, rest) = r.split_once("]:").ok_or_else(|| bad(spec, "an IPv6 address must be written as [addr]:port"))?;
-        (Some(ip.parse::<IpAddr>().map_err(|_| bad(spec, format!("\"{ip}\" is not an IP address")))?), rest)
+        let (ip, rest) = r
+            .split_once("]:")
+            .ok_or_else(|| bad(spec, "an IPv6 address must be written as [addr]:port"))?;
+        (
+            Some(
+                ip.parse::<IpAddr>()
+                    .map_err(|_| bad(spec, format!("\"{ip}\" is not an IP address")))?,
+            ),
+            rest,
+        )
     } else {
         let parts: Vec<&str> = body.split(':').collect();
         match parts.len() {
             1 | 2 => (None, body),
             3 => {
-                let ip = if parts[0].is_empty() {
-                    None
-                } else {
-                    Some(parts[0].parse::<IpAddr>().map_err(|_| bad(spec, format!("\"{}\" is not an IP address", parts[0])))?)
-                };
+                let ip =
+                    if parts[0].is_empty() {
+                        None
+                    } else {
+                        Some(parts[0].parse::<IpAddr>().map_err(|_| {
+                            bad(spec, format!("\"{}\" is not an IP address", parts[0]))
+                        })?)
+                    };
                 (ip, &body[parts[0].len() + 1..])
             }
             _ => return Err(bad(spec, "too many ':' (write IPv6 addresses in brackets)")),
@@ -100,7 +123,12 @@ pub fn parse_port(spec: &str) -> Result<PortMapping> {
         Some((p, t)) => (Some(range(spec, p)?), range(spec, t)?),
         None => (None, range(spec, rest)?),
     };
-    Ok(PortMapping { host_ip, published, target, protocol })
+    Ok(PortMapping {
+        host_ip,
+        published,
+        target,
+        protocol,
+    })
 }
 
 impl PortMapping {
@@ -124,7 +152,11 @@ impl PortMapping {
         };
         Ok((t0..=t1)
             .zip(hosts)
-            .map(|(t, h)| PortRequest { host: SocketAddr::new(ip, h), target_port: t, protocol: self.protocol })
+            .map(|(t, h)| PortRequest {
+                host: SocketAddr::new(ip, h),
+                target_port: t,
+                protocol: self.protocol,
+            })
             .collect())
     }
 }
@@ -136,21 +168,55 @@ mod tests {
     #[test]
     fn short_syntax() {
         let m = parse_port("127.0.0.1:8080:80/udp").unwrap();
-        assert_eq!(m, PortMapping { host_ip: Some("127.0.0.1".parse().unwrap()), published: Some((8080, 8080)), target: (80, 80), protocol: Protocol::Udp });
+        assert_eq!(
+            m,
+            PortMapping {
+                host_ip: Some("127.0.0.1".parse().unwrap()),
+                published: Some((8080, 8080)),
+                target: (80, 80),
+                protocol: Protocol::Udp
+            }
+        );
         assert_eq!(parse_port("80").unwrap().published, None);
-        assert_eq!(parse_port("8000-8001:80-81").unwrap().expand().unwrap().iter().map(|r| (r.host.port(), r.target_port)).collect::<Vec<_>>(), vec![(8000, 80), (8001, 81)]);
+        assert_eq!(
+            parse_port("8000-8001:80-81")
+                .unwrap()
+                .expand()
+                .unwrap()
+                .iter()
+                .map(|r| (r.host.port(), r.target_port))
+                .collect::<Vec<_>>(),
+            vec![(8000, 80), (8001, 81)]
+        );
         let v6 = parse_port("[::1]:9000:90").unwrap();
         assert_eq!(v6.host_ip, Some("::1".parse().unwrap()));
-        assert_eq!(parse_port("127.0.0.1::80").unwrap().expand().unwrap()[0].host, "127.0.0.1:0".parse().unwrap());
-        assert_eq!(parse_port("9000-9010:80").unwrap().expand().unwrap().len(), 1);
+        assert_eq!(
+            parse_port("127.0.0.1::80").unwrap().expand().unwrap()[0].host,
+            "127.0.0.1:0".parse().unwrap()
+        );
+        assert_eq!(
+            parse_port("9000-9010:80").unwrap().expand().unwrap().len(),
+            1
+        );
     }
 
     #[test]
     fn errors_name_the_spec() {
-        for bad in ["80/sctp", "x:80", "1:2:3:4", "0", "90-80", "70000", "8000-8002:80-81"] {
+        for bad in [
+            "80/sctp",
+            "x:80",
+            "1:2:3:4",
+            "0",
+            "90-80",
+            "70000",
+            "8000-8002:80-81",
+        ] {
             let e = parse_port(bad).and_then(|m| m.expand().map(|_| ()));
             assert!(e.is_err(), "{bad}");
         }
-        assert!(parse_port("80/sctp").unwrap_err().to_string().contains("sctp"));
+        assert!(parse_port("80/sctp")
+            .unwrap_err()
+            .to_string()
+            .contains("sctp"));
     }
 }

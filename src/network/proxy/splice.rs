@@ -17,7 +17,12 @@ fn pipe() -> std::io::Result<Pipe> {
         return Err(std::io::Error::last_os_error());
     }
     // SAFETY: both fds were just returned by the kernel and are owned by nobody else.
-    let p = unsafe { Pipe { r: OwnedFd::from_raw_fd(fds[0]), w: OwnedFd::from_raw_fd(fds[1]) } };
+    let p = unsafe {
+        Pipe {
+            r: OwnedFd::from_raw_fd(fds[0]),
+            w: OwnedFd::from_raw_fd(fds[1]),
+        }
+    };
     // Best effort: a larger pipe moves more per call.
     // SAFETY: fcntl on an fd we own.
     unsafe { libc::fcntl(p.w.as_raw_fd(), libc::F_SETPIPE_SZ, CHUNK as libc::c_int) };
@@ -27,7 +32,16 @@ fn pipe() -> std::io::Result<Pipe> {
 fn splice(from: i32, to: i32, len: usize) -> std::io::Result<usize> {
     loop {
         // SAFETY: splice between fds we hold; null offsets (sockets and pipes).
-        let n = unsafe { libc::splice(from, std::ptr::null_mut(), to, std::ptr::null_mut(), len, libc::SPLICE_F_MOVE | libc::SPLICE_F_MORE) };
+        let n = unsafe {
+            libc::splice(
+                from,
+                std::ptr::null_mut(),
+                to,
+                std::ptr::null_mut(),
+                len,
+                libc::SPLICE_F_MOVE | libc::SPLICE_F_MORE,
+            )
+        };
         if n >= 0 {
             return Ok(n as usize);
         }

@@ -34,7 +34,17 @@ impl TcpProxy {
             .name(format!("rcompose-tcp-{}", host.port()))
             .spawn(move || accept_loop(&l, &s, &c, target))
             .map_err(|e| bind_error(b, e))?;
-        Ok(TcpProxy { published: Published { host, target: b.target, protocol: Protocol::Tcp }, listener, stopping, conns, thread: Some(thread) })
+        Ok(TcpProxy {
+            published: Published {
+                host,
+                target: b.target,
+                protocol: Protocol::Tcp,
+            },
+            listener,
+            stopping,
+            conns,
+            thread: Some(thread),
+        })
     }
 
     pub fn published(&self) -> Published {
@@ -76,7 +86,10 @@ fn accept_loop(listener: &TcpListener, stopping: &AtomicBool, conns: &Conns, tar
         let client = match listener.accept() {
             Ok((c, _)) => c,
             Err(_) if stopping.load(Ordering::SeqCst) => return,
-            Err(e) if e.raw_os_error() == Some(libc::EMFILE) || e.raw_os_error() == Some(libc::ENFILE) => {
+            Err(e)
+                if e.raw_os_error() == Some(libc::EMFILE)
+                    || e.raw_os_error() == Some(libc::ENFILE) =>
+            {
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
             }
@@ -87,7 +100,9 @@ fn accept_loop(listener: &TcpListener, stopping: &AtomicBool, conns: &Conns, tar
         }
         let id = next.fetch_add(1, Ordering::Relaxed);
         let conns = conns.clone();
-        let _ = std::thread::Builder::new().name("rcompose-tcp-conn".into()).spawn(move || handle(client, target, id, &conns));
+        let _ = std::thread::Builder::new()
+            .name("rcompose-tcp-conn".into())
+            .spawn(move || handle(client, target, id, &conns));
     }
 }
 
@@ -100,8 +115,12 @@ fn handle(client: TcpStream, target: SocketAddr, id: u64, conns: &Conns) {
     if let (Ok(mut g), Ok(c)) = (conns.lock(), client.try_clone()) {
         g.insert(id, c);
     }
-    let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else { return };
-    let back = std::thread::Builder::new().name("rcompose-tcp-back".into()).spawn(move || pump(&u2, &c2));
+    let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else {
+        return;
+    };
+    let back = std::thread::Builder::new()
+        .name("rcompose-tcp-back".into())
+        .spawn(move || pump(&u2, &c2));
     pump(&client, &upstream);
     if let Ok(t) = back {
         let _ = t.join();

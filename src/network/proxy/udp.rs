@@ -31,14 +31,23 @@ impl UdpProxy {
     pub fn start(b: &PortBinding) -> Result<UdpProxy> {
         let sock = UdpSocket::bind(b.host).map_err(|e| bind_error(b, e))?;
         let host = sock.local_addr().map_err(|e| bind_error(b, e))?;
-        sock.set_read_timeout(Some(TICK)).map_err(|e| bind_error(b, e))?;
+        sock.set_read_timeout(Some(TICK))
+            .map_err(|e| bind_error(b, e))?;
         let stopping = Arc::new(AtomicBool::new(false));
         let (s, target) = (stopping.clone(), b.target);
         let thread = std::thread::Builder::new()
             .name(format!("rcompose-udp-{}", host.port()))
             .spawn(move || run(Arc::new(sock), target, s))
             .map_err(|e| bind_error(b, e))?;
-        Ok(UdpProxy { published: Published { host, target: b.target, protocol: Protocol::Udp }, stopping, thread: Some(thread) })
+        Ok(UdpProxy {
+            published: Published {
+                host,
+                target: b.target,
+                protocol: Protocol::Udp,
+            },
+            stopping,
+            thread: Some(thread),
+        })
     }
 
     pub fn published(&self) -> Published {
@@ -68,7 +77,9 @@ fn run(host: Arc<UdpSocket>, target: SocketAddr, stopping: Arc<AtomicBool>) {
     let mut repliers = Vec::new();
     let mut buf = vec![0u8; 65535];
     while !stopping.load(Ordering::SeqCst) {
-        let Ok((n, client)) = host.recv_from(&mut buf) else { continue };
+        let Ok((n, client)) = host.recv_from(&mut buf) else {
+            continue;
+        };
         let existing = flows.lock().ok().and_then(|g| g.get(&client).cloned());
         let flow = match existing {
             Some(f) => f,
@@ -79,7 +90,10 @@ fn run(host: Arc<UdpSocket>, target: SocketAddr, stopping: Arc<AtomicBool>) {
                     g.insert(client, f.clone());
                 }
                 let (h, fl, fs, st) = (host.clone(), f.clone(), flows.clone(), stopping.clone());
-                if let Ok(t) = std::thread::Builder::new().name("rcompose-udp-flow".into()).spawn(move || replies(&h, client, &fl, &fs, &st)) {
+                if let Ok(t) = std::thread::Builder::new()
+                    .name("rcompose-udp-flow".into())
+                    .spawn(move || replies(&h, client, &fl, &fs, &st))
+                {
                     repliers.push(t);
                 }
                 f
@@ -97,14 +111,27 @@ fn run(host: Arc<UdpSocket>, target: SocketAddr, stopping: Arc<AtomicBool>) {
 }
 
 fn new_flow(target: SocketAddr) -> Option<Flow> {
-    let any = if target.is_ipv4() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { IpAddr::V6(Ipv6Addr::UNSPECIFIED) };
+    let any = if target.is_ipv4() {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    };
     let sock = UdpSocket::bind(SocketAddr::new(any, 0)).ok()?;
     sock.connect(target).ok()?;
     sock.set_read_timeout(Some(TICK)).ok()?;
-    Some(Flow { sock, last: Mutex::new(Instant::now()) })
+    Some(Flow {
+        sock,
+        last: Mutex::new(Instant::now()),
+    })
 }
 
-fn replies(host: &UdpSocket, client: SocketAddr, flow: &Flow, flows: &Flows, stopping: &AtomicBool) {
+fn replies(
+    host: &UdpSocket,
+    client: SocketAddr,
+    flow: &Flow,
+    flows: &Flows,
+    stopping: &AtomicBool,
+) {
     let mut buf = vec![0u8; 65535];
     while !stopping.load(Ordering::SeqCst) {
         match flow.sock.recv(&mut buf) {
