@@ -209,9 +209,7 @@ impl Diagnostic for Rendered<'_> {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        if self.sources.get(self.diag.span.file).is_none() {
-            return None;
-        }
+        self.sources.get(self.diag.span.file)?;
         let main = std::iter::once(label(self.diag.span, &self.diag.label, true));
         let file = self.diag.span.file;
         let related = self
