@@ -26,10 +26,7 @@ fn median(mut v: Vec<f64>) -> (f64, f64) {
 #[test]
 #[ignore = "benchmark: run through bench/network.sh"]
 fn bench_network() {
-    if !prerequisites(
-        "bench_network",
-        &["ip", "nft", "busybox", "nsenter", "socat"],
-    ) {
+    if !prerequisites("bench_network", &["ip", "nft", "busybox", "nsenter", "socat"]) {
         return;
     }
     let rounds: usize = std::env::var("BENCH_ROUNDS")
@@ -56,14 +53,10 @@ fn bench_network() {
         let t = Instant::now();
         let ns = host.net.create_netns(&name).unwrap();
         let t1 = t.elapsed();
-        host.net
-            .connect(&name, &ns, std::slice::from_ref(&conn))
-            .unwrap();
+        host.net.connect(&name, &ns, std::slice::from_ref(&conn)).unwrap();
         let t2 = t.elapsed();
         let t3 = t.elapsed();
-        host.net
-            .remove_container(&name, std::slice::from_ref(&net))
-            .unwrap();
+        host.net.remove_container(&name, std::slice::from_ref(&net)).unwrap();
         times.push(t.elapsed().as_secs_f64() * 1000.0);
         if std::env::var_os("BENCH_STEPS").is_some() {
             println!(
@@ -125,10 +118,7 @@ fn bench_network() {
     let mut q = Message::new();
     q.set_id(7)
         .set_recursion_desired(true)
-        .add_query(Query::query(
-            Name::from_ascii("svc-server.").unwrap(),
-            RecordType::A,
-        ));
+        .add_query(Query::query(Name::from_ascii("svc-server.").unwrap(), RecordType::A));
     let query = q.to_vec().unwrap();
     let mut buf = [0u8; 512];
     let mut lat = Vec::new();
@@ -152,10 +142,9 @@ fn bench_network() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2 << 30);
-    let listener =
-        rcompose::network::netns::run_in(Some(&server_ns), || TcpListener::bind("0.0.0.0:9000"))
-            .unwrap()
-            .unwrap();
+    let listener = rcompose::network::netns::run_in(Some(&server_ns), || TcpListener::bind("0.0.0.0:9000"))
+        .unwrap()
+        .unwrap();
     std::thread::spawn(move || {
         let chunk = Arc::new(vec![0x5au8; 1 << 20]);
         for s in listener.incoming() {
@@ -224,9 +213,7 @@ fn bench_network() {
     proxy.stop();
 
     for c in ["client", "server"] {
-        host.net
-            .disconnect(c, std::slice::from_ref(&net), true)
-            .unwrap();
+        host.net.disconnect(c, std::slice::from_ref(&net), true).unwrap();
     }
     host.net.remove_network(&net).unwrap();
 }

@@ -34,10 +34,7 @@ fn containers_on_one_bridge_reach_each_other_and_other_networks_do_not() {
             ..Default::default()
         })
         .expect("create back");
-    assert_eq!(
-        rec_front.ipam.subnets[0].subnet.to_string(),
-        "10.213.0.0/24"
-    );
+    assert_eq!(rec_front.ipam.subnets[0].subnet.to_string(), "10.213.0.0/24");
     assert_eq!(rec_back.ipam.subnets[0].subnet.to_string(), "10.213.1.0/24");
     assert!(host.links().contains(&rec_front.bridge), "{}", host.links());
 
@@ -48,28 +45,19 @@ fn containers_on_one_bridge_reach_each_other_and_other_networks_do_not() {
         network: n.to_string(),
         ..Default::default()
     };
-    let att_a = host
-        .net
-        .connect("a", &a, &[conn(&front)])
-        .expect("connect a");
+    let att_a = host.net.connect("a", &a, &[conn(&front)]).expect("connect a");
     let static_b = Connection {
         network: front.clone(),
         addresses: vec!["10.213.0.77".parse().unwrap()],
         mac: Some([2, 0x42, 1, 2, 3, 4]),
     };
     host.net.connect("b", &b, &[static_b]).expect("connect b");
-    host.net
-        .connect("c", &c, &[conn(&back)])
-        .expect("connect c");
+    host.net.connect("c", &c, &[conn(&back)]).expect("connect c");
     assert_eq!(att_a[0].addresses[0].to_string(), "10.213.0.2/24");
     assert_eq!(att_a[0].interface, "eth0");
 
     let out = host.run(&b, &["ip", "link", "show", "eth0"]);
-    assert!(
-        stdout(&out).contains("02:42:01:02:03:04"),
-        "{}",
-        describe(&out)
-    );
+    assert!(stdout(&out).contains("02:42:01:02:03:04"), "{}", describe(&out));
 
     let httpd_b = host.http_server(&b, "b", "hello from b");
     let httpd_c = host.http_server(&c, "c", "hello from c");
@@ -79,27 +67,11 @@ fn containers_on_one_bridge_reach_each_other_and_other_networks_do_not() {
     assert!(out.status.success(), "{}", describe(&out));
     // another network: routed by the host, but dropped by the isolation rules
     let c_ip = "10.213.1.2";
-    let out = host.run_for(
-        2,
-        &a,
-        &["wget", "-q", "-O", "-", &format!("http://{c_ip}/")],
-    );
-    assert!(
-        !out.status.success(),
-        "a reached c across networks: {}",
-        describe(&out)
-    );
+    let out = host.run_for(2, &a, &["wget", "-q", "-O", "-", &format!("http://{c_ip}/")]);
+    assert!(!out.status.success(), "a reached c across networks: {}", describe(&out));
     // the host itself reaches c (it is the gateway)
     let curl = std::process::Command::new("timeout")
-        .args([
-            "5",
-            "busybox",
-            "wget",
-            "-q",
-            "-O",
-            "-",
-            &format!("http://{c_ip}/"),
-        ])
+        .args(["5", "busybox", "wget", "-q", "-O", "-", &format!("http://{c_ip}/")])
         .output()
         .unwrap();
     assert_eq!(stdout(&curl), "hello from c", "{}", describe(&curl));
@@ -109,10 +81,7 @@ fn containers_on_one_bridge_reach_each_other_and_other_networks_do_not() {
         .disconnect("a", std::slice::from_ref(&front), false)
         .expect("disconnect a");
     assert!(host.net.create_netns("a").is_ok());
-    let again = host
-        .net
-        .connect("a", &a, &[conn(&front)])
-        .expect("reconnect a");
+    let again = host.net.connect("a", &a, &[conn(&front)]).expect("reconnect a");
     assert_eq!(again[0].addresses, att_a[0].addresses);
     let out = host.run(&a, &["wget", "-q", "-O", "-", "http://10.213.0.77/"]);
     assert_eq!(stdout(&out), "hello from b", "{}", describe(&out));
@@ -143,10 +112,7 @@ fn containers_on_one_bridge_reach_each_other_and_other_networks_do_not() {
     host.net.remove_network(&front).expect("remove front");
     host.net.remove_network(&back).expect("remove back");
     let links = host.links();
-    assert!(
-        !links.contains("rc-") && !links.contains("rcv"),
-        "left over: {links}"
-    );
+    assert!(!links.contains("rc-") && !links.contains("rcv"), "left over: {links}");
     let tables = host.nft_tables();
     assert!(!tables.contains(&host.tag), "left over: {tables}");
     assert!(rcompose::network::state::list_networks(&host.net.paths)
@@ -161,10 +127,7 @@ fn containers_on_one_bridge_reach_each_other_and_other_networks_do_not() {
 
 #[test]
 fn internal_network_has_no_route_out_and_external_bridge_is_kept() {
-    if !prerequisites(
-        "internal_network_has_no_route_out_and_external_bridge_is_kept",
-        TOOLS,
-    ) {
+    if !prerequisites("internal_network_has_no_route_out_and_external_bridge_is_kept", TOOLS) {
         return;
     }
     let mut host = TestHost::new("10.213.0.0/16");
@@ -190,11 +153,7 @@ fn internal_network_has_no_route_out_and_external_bridge_is_kept() {
         .expect("connect");
     assert!(att[0].gateways.is_empty());
     let routes = host.run(&a, &["ip", "route"]);
-    assert!(
-        !stdout(&routes).contains("default"),
-        "{}",
-        describe(&routes)
-    );
+    assert!(!stdout(&routes).contains("default"), "{}", describe(&routes));
 
     // external: a bridge made by someone else is used, never removed
     let st = std::process::Command::new("ip")
@@ -220,9 +179,7 @@ fn internal_network_has_no_route_out_and_external_bridge_is_kept() {
     let err = host.net.create_network(&missing).unwrap_err().to_string();
     assert!(err.contains("nobr0") && err.contains("external"), "{err}");
 
-    host.net
-        .disconnect("a", std::slice::from_ref(&internal), true)
-        .unwrap();
+    host.net.disconnect("a", std::slice::from_ref(&internal), true).unwrap();
     host.net.remove_network(&internal).unwrap();
 }
 
@@ -239,16 +196,11 @@ fn outbound_traffic_is_masqueraded_and_internal_networks_stay_inside() {
     // test host, 10.213.200.0/24 — still entirely inside this test.
     let outside = host.container("outside");
     let run = |args: &[&str]| {
-        let st = std::process::Command::new("ip")
-            .args(args)
-            .status()
-            .unwrap();
+        let st = std::process::Command::new("ip").args(args).status().unwrap();
         assert!(st.success(), "ip {args:?}");
     };
     let peer = format!("o{}", host.tag);
-    run(&[
-        "link", "add", "uplink0", "type", "veth", "peer", "name", &peer,
-    ]);
+    run(&["link", "add", "uplink0", "type", "veth", "peer", "name", &peer]);
     run(&["link", "set", &peer, "netns", outside.to_str().unwrap()]);
     run(&["addr", "add", "10.213.200.1/24", "dev", "uplink0"]);
     run(&["link", "set", "uplink0", "up"]);
@@ -265,11 +217,9 @@ fn outbound_traffic_is_masqueraded_and_internal_networks_stay_inside() {
     inside(&["link", "set", &peer, "up"]);
     inside(&["link", "set", "lo", "up"]);
     // no route back to the container subnets: only masquerading makes replies possible
-    let server = rcompose::network::netns::run_in(Some(&outside), || {
-        std::net::TcpListener::bind("0.0.0.0:8000")
-    })
-    .unwrap()
-    .unwrap();
+    let server = rcompose::network::netns::run_in(Some(&outside), || std::net::TcpListener::bind("0.0.0.0:8000"))
+        .unwrap()
+        .unwrap();
     let seen = std::thread::spawn(move || {
         let (mut s, peer) = server.accept().unwrap();
         use std::io::Write;
@@ -329,12 +279,8 @@ fn outbound_traffic_is_masqueraded_and_internal_networks_stay_inside() {
         "the source must be masqueraded to the host's address"
     );
 
-    host.net
-        .disconnect("a", std::slice::from_ref(&public), true)
-        .unwrap();
-    host.net
-        .disconnect("b", std::slice::from_ref(&internal), true)
-        .unwrap();
+    host.net.disconnect("a", std::slice::from_ref(&public), true).unwrap();
+    host.net.disconnect("b", std::slice::from_ref(&internal), true).unwrap();
     host.net.remove_network(&public).unwrap();
     host.net.remove_network(&internal).unwrap();
     assert!(!host.nft_tables().contains(&host.tag));
@@ -342,10 +288,7 @@ fn outbound_traffic_is_masqueraded_and_internal_networks_stay_inside() {
 
 #[test]
 fn ipv6_networks_give_dual_stack_addresses_that_work_at_once() {
-    if !prerequisites(
-        "ipv6_networks_give_dual_stack_addresses_that_work_at_once",
-        TOOLS,
-    ) {
+    if !prerequisites("ipv6_networks_give_dual_stack_addresses_that_work_at_once", TOOLS) {
         return;
     }
     let mut host = TestHost::new("10.213.0.0/16");
@@ -369,13 +312,8 @@ fn ipv6_networks_give_dual_stack_addresses_that_work_at_once() {
         network: v6.clone(),
         ..Default::default()
     };
-    host.net
-        .connect("a", &a, std::slice::from_ref(&conn))
-        .unwrap();
-    let att_b = host
-        .net
-        .connect("b", &b, std::slice::from_ref(&conn))
-        .unwrap();
+    host.net.connect("a", &a, std::slice::from_ref(&conn)).unwrap();
+    let att_b = host.net.connect("b", &b, std::slice::from_ref(&conn)).unwrap();
     let b6 = att_b[0]
         .addresses
         .iter()
@@ -392,11 +330,7 @@ fn ipv6_networks_give_dual_stack_addresses_that_work_at_once() {
         "{}",
         describe(&routes)
     );
-    host.net
-        .remove_container("a", std::slice::from_ref(&v6))
-        .unwrap();
-    host.net
-        .remove_container("b", std::slice::from_ref(&v6))
-        .unwrap();
+    host.net.remove_container("a", std::slice::from_ref(&v6)).unwrap();
+    host.net.remove_container("b", std::slice::from_ref(&v6)).unwrap();
     host.net.remove_network(&v6).unwrap();
 }

@@ -56,8 +56,7 @@ fn fake_answer(query: &[u8], seen: &AtomicUsize) -> Option<Vec<u8>> {
 impl FakeUpstream {
     fn start() -> FakeUpstream {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
         let addr = sock.local_addr().unwrap();
         let tcp = TcpListener::bind(addr).unwrap();
         tcp.set_nonblocking(true).unwrap();
@@ -133,9 +132,7 @@ fn endpoint(container: &str, service: &str, att: &Attachment, aliases: &[&str]) 
 fn services_resolve_by_name_and_other_names_are_forwarded() {
     if !prerequisites(
         "services_resolve_by_name_and_other_names_are_forwarded",
-        &[
-            "ip", "nft", "busybox", "nsenter", "timeout", "unshare", "mount",
-        ],
+        &["ip", "nft", "busybox", "nsenter", "timeout", "unshare", "mount"],
     ) {
         return;
     }
@@ -175,18 +172,13 @@ fn services_resolve_by_name_and_other_names_are_forwarded() {
 
     let dns_dir = host.net.paths.dns_dir();
     publish(&dns_dir, &endpoint("client", "client", &att_client[0], &[])).unwrap();
-    publish(
-        &dns_dir,
-        &endpoint("p-web-1", "web", &att_w1[0], &["frontend"]),
-    )
-    .unwrap();
+    publish(&dns_dir, &endpoint("p-web-1", "web", &att_w1[0], &["frontend"])).unwrap();
     publish(&dns_dir, &endpoint("p-web-2", "web", &att_w2[0], &[])).unwrap();
     publish(&dns_dir, &endpoint("p-db-1", "db", &att_db[0], &[])).unwrap();
 
     let upstream = FakeUpstream::start();
     let config = DnsConfig::new(vec![app.clone()], vec![upstream.addr]);
-    let server = DnsServer::spawn(&client, Arc::new(DirRecords::new(&dns_dir)), config)
-        .expect("start responder");
+    let server = DnsServer::spawn(&client, Arc::new(DirRecords::new(&dns_dir)), config).expect("start responder");
 
     // every replica of the service
     let out = host.run(&client, &["nslookup", "web", "127.0.0.11"]);
@@ -230,29 +222,13 @@ fn services_resolve_by_name_and_other_names_are_forwarded() {
     if Command::new("dig").arg("-v").output().is_ok() {
         let out = Command::new("nsenter")
             .arg(format!("--net={}", client.display()))
-            .args([
-                "timeout",
-                "5",
-                "dig",
-                "+tcp",
-                "+short",
-                "@127.0.0.11",
-                "web",
-            ])
+            .args(["timeout", "5", "dig", "+tcp", "+short", "@127.0.0.11", "web"])
             .output()
             .unwrap();
         assert!(stdout(&out).contains(&ip1), "{}", describe(&out));
         let out = Command::new("nsenter")
             .arg(format!("--net={}", client.display()))
-            .args([
-                "timeout",
-                "5",
-                "dig",
-                "+tcp",
-                "+short",
-                "@127.0.0.11",
-                "example.test",
-            ])
+            .args(["timeout", "5", "dig", "+tcp", "+short", "@127.0.0.11", "example.test"])
             .output()
             .unwrap();
         assert!(stdout(&out).contains("10.213.250.1"), "{}", describe(&out));
@@ -297,9 +273,7 @@ fn services_resolve_by_name_and_other_names_are_forwarded() {
         ("p-db-1", &other),
     ] {
         withdraw(&dns_dir, c).unwrap();
-        host.net
-            .disconnect(c, std::slice::from_ref(n), true)
-            .unwrap();
+        host.net.disconnect(c, std::slice::from_ref(n), true).unwrap();
     }
     host.net.remove_network(&app).unwrap();
     host.net.remove_network(&other).unwrap();

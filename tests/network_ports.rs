@@ -57,10 +57,7 @@ fn published_tcp_and_udp_ports_reach_the_container() {
     .expect("publish tcp");
     let published = tcp.published();
     assert_ne!(published.host.port(), 0);
-    assert_eq!(
-        published.to_string(),
-        format!("127.0.0.1:{}", published.host.port())
-    );
+    assert_eq!(published.to_string(), format!("127.0.0.1:{}", published.host.port()));
     let url = format!("http://127.0.0.1:{}/", published.host.port());
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "5", &url])
@@ -71,12 +68,7 @@ fn published_tcp_and_udp_ports_reach_the_container() {
         .args(["-sS", "--max-time", "10", &format!("{url}big.txt")])
         .output()
         .unwrap();
-    assert_eq!(
-        out.stdout.len(),
-        big.len(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.stdout.len(), big.len(), "{}", String::from_utf8_lossy(&out.stderr));
 
     // listening only where asked: not on the bridge gateway address
     let gw = att[0].gateways[0];
@@ -89,11 +81,7 @@ fn published_tcp_and_udp_ports_reach_the_container() {
         ])
         .output()
         .unwrap();
-    assert!(
-        !out.status.success(),
-        "proxy answered on {gw}: {}",
-        describe(&out)
-    );
+    assert!(!out.status.success(), "proxy answered on {gw}: {}", describe(&out));
 
     // a taken port: the clear error, naming port and service
     let holder = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -131,8 +119,7 @@ fn published_tcp_and_udp_ports_reach_the_container() {
     let echo = rcompose::network::netns::run_in(Some(&web), || UdpSocket::bind("0.0.0.0:5000"))
         .unwrap()
         .unwrap();
-    echo.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
+    echo.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
     let echo_thread = std::thread::spawn(move || {
         let mut buf = [0u8; 1500];
         for _ in 0..50 {
@@ -152,14 +139,10 @@ fn published_tcp_and_udp_ports_reach_the_container() {
     })
     .expect("publish udp");
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
-    client
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
     client.send_to(b"ping", udp.published().host).unwrap();
     let mut buf = [0u8; 64];
-    let (n, from) = client
-        .recv_from(&mut buf)
-        .expect("UDP reply through the proxy");
+    let (n, from) = client.recv_from(&mut buf).expect("UDP reply through the proxy");
     assert_eq!(&buf[..n], b"echo:ping");
     assert_eq!(from, udp.published().host);
     echo_thread.join().unwrap();

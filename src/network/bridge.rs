@@ -126,12 +126,12 @@ impl ValidatedBridge {
                 netlink::add_bridge(&h, &spec.name, spec.mtu).await?;
             }
             let configure = async {
-                let index = netlink::link_index(&h, &spec.name).await?.ok_or_else(|| {
-                    NetworkError::LinkNotFound {
+                let index = netlink::link_index(&h, &spec.name)
+                    .await?
+                    .ok_or_else(|| NetworkError::LinkNotFound {
                         name: spec.name.clone(),
                         context: " right after creating it".into(),
-                    }
-                })?;
+                    })?;
                 for a in &spec.addresses {
                     netlink::add_address(&h, index, &spec.name, *a).await?;
                 }
@@ -153,10 +153,7 @@ impl ValidatedBridge {
 /// Removes bridge `name` from the caller's namespace; a missing bridge is success.
 pub fn remove(name: &str) -> Result<()> {
     let name = name.to_string();
-    netlink::with_handle(
-        None,
-        move |h| async move { netlink::del_link(&h, &name).await },
-    )
+    netlink::with_handle(None, move |h| async move { netlink::del_link(&h, &name).await })
 }
 
 #[cfg(test)]

@@ -48,7 +48,9 @@ pub enum NetworkError {
         holder: String,
     },
 
-    #[error("no free address left in {range} of network \"{network}\" for \"{owner}\": use a larger subnet or ip_range")]
+    #[error(
+        "no free address left in {range} of network \"{network}\" for \"{owner}\": use a larger subnet or ip_range"
+    )]
     AddressesExhausted {
         network: String,
         owner: String,
@@ -68,7 +70,9 @@ pub enum NetworkError {
         source: std::io::Error,
     },
 
-    #[error("container \"{container}\" wants the network namespace of \"{other}\", which has none: start \"{other}\" first")]
+    #[error(
+        "container \"{container}\" wants the network namespace of \"{other}\", which has none: start \"{other}\" first"
+    )]
     NoNamespace { container: String, other: String },
 
     #[error("netlink {action} for {object} failed: {message}")]
@@ -152,11 +156,7 @@ impl NetworkError {
         if problems.is_empty() {
             return Ok(());
         }
-        let details = problems
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("; ");
+        let details = problems.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ");
         Err(NetworkError::Teardown {
             count: problems.len(),
             details,

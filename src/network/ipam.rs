@@ -33,12 +33,7 @@ impl AddressPool {
     /// Docker's IPv4 defaults: 172.17–31.0.0/16, then 192.168.0.0/16 in /20s.
     pub fn defaults_v4() -> Vec<AddressPool> {
         let mut pools: Vec<AddressPool> = (17..=31u8)
-            .map(|b| {
-                AddressPool::new(
-                    IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(172, b, 0, 0), 16)),
-                    16,
-                )
-            })
+            .map(|b| AddressPool::new(IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(172, b, 0, 0), 16)), 16))
             .collect();
         pools.push(AddressPool::new(
             IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(192, 168, 0, 0), 16)),
@@ -69,12 +64,7 @@ pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
 /// The first subnet of `pools` (in order) that overlaps none of `in_use`
 /// (other networks) and none of `host_routes`. Default routes (prefix 0) are
 /// ignored: everything overlaps them.
-pub fn choose_subnet(
-    network: &str,
-    pools: &[AddressPool],
-    in_use: &[IpNet],
-    host_routes: &[IpNet],
-) -> Result<IpNet> {
+pub fn choose_subnet(network: &str, pools: &[AddressPool], in_use: &[IpNet], host_routes: &[IpNet]) -> Result<IpNet> {
     let blocked: Vec<&IpNet> = in_use
         .iter()
         .chain(host_routes.iter().filter(|r| r.prefix_len() > 0))
@@ -83,10 +73,7 @@ pub fn choose_subnet(
         if pool.size < pool.base.prefix_len() {
             continue;
         }
-        if let Some(net) = pool
-            .candidates()
-            .find(|c| !blocked.iter().any(|b| overlaps(c, b)))
-        {
+        if let Some(net) = pool.candidates().find(|c| !blocked.iter().any(|b| overlaps(c, b))) {
             return Ok(net);
         }
     }
@@ -101,12 +88,7 @@ pub fn choose_subnet(
 }
 
 /// Checks a user-given subnet against host routes and other networks.
-pub fn check_subnet(
-    network: &str,
-    subnet: &IpNet,
-    in_use: &[(String, IpNet)],
-    host_routes: &[IpNet],
-) -> Result<()> {
+pub fn check_subnet(network: &str, subnet: &IpNet, in_use: &[(String, IpNet)], host_routes: &[IpNet]) -> Result<()> {
     if let Some((name, other)) = in_use.iter().find(|(_, n)| overlaps(n, subnet)) {
         return Err(NetworkError::SubnetOverlap {
             network: network.to_string(),
@@ -114,10 +96,7 @@ pub fn check_subnet(
             other: format!("subnet {other} of network \"{name}\""),
         });
     }
-    if let Some(route) = host_routes
-        .iter()
-        .find(|r| r.prefix_len() > 0 && overlaps(r, subnet))
-    {
+    if let Some(route) = host_routes.iter().find(|r| r.prefix_len() > 0 && overlaps(r, subnet)) {
         return Err(NetworkError::SubnetOverlap {
             network: network.to_string(),
             subnet: *subnet,
@@ -184,11 +163,7 @@ impl SubnetPlan {
             }
             None => nth(&subnet, 1),
         };
-        Ok(SubnetPlan {
-            subnet,
-            range,
-            gateway,
-        })
+        Ok(SubnetPlan { subnet, range, gateway })
     }
 
     /// The address with its prefix length, as configured on an interface.
@@ -341,8 +316,7 @@ impl NetworkIpam {
             Some(c) if range.contains(c) => to_u128(*c) - base + 1,
             _ => 0,
         };
-        let taken: std::collections::HashSet<IpAddr> =
-            self.leases.values().flatten().copied().collect();
+        let taken: std::collections::HashSet<IpAddr> = self.leases.values().flatten().copied().collect();
         // Among any `taken + 4` consecutive addresses at most `taken + 3` are
         // unavailable (leases, gateway, network, broadcast): a huge IPv6
         // range is never scanned further than that.
@@ -402,27 +376,15 @@ mod tests {
     fn pool_skips_a_route_that_contains_candidates() {
         let pools = [AddressPool::new(net("10.213.0.0/16"), 24)];
         let routes = [net("10.213.0.0/23")];
-        assert_eq!(
-            choose_subnet("n", &pools, &[], &routes).unwrap(),
-            net("10.213.2.0/24")
-        );
+        assert_eq!(choose_subnet("n", &pools, &[], &routes).unwrap(), net("10.213.2.0/24"));
     }
 
     #[test]
     fn exhausted_pool_names_the_network_and_pool() {
         let pools = [AddressPool::new(net("10.213.0.0/23"), 24)];
-        let err = choose_subnet(
-            "web_front",
-            &pools,
-            &[net("10.213.0.0/24"), net("10.213.1.0/24")],
-            &[],
-        )
-        .unwrap_err();
+        let err = choose_subnet("web_front", &pools, &[net("10.213.0.0/24"), net("10.213.1.0/24")], &[]).unwrap_err();
         let msg = err.to_string();
-        assert!(
-            msg.contains("web_front") && msg.contains("10.213.0.0/23/24"),
-            "{msg}"
-        );
+        assert!(msg.contains("web_front") && msg.contains("10.213.0.0/23/24"), "{msg}");
     }
 
     #[test]
@@ -436,13 +398,7 @@ mod tests {
     fn user_subnet_overlapping_host_route_is_rejected() {
         let err = check_subnet("n", &net("192.0.2.0/25"), &[], &[net("192.0.2.0/24")]).unwrap_err();
         assert!(err.to_string().contains("host route 192.0.2.0/24"), "{err}");
-        let err = check_subnet(
-            "n",
-            &net("10.1.0.0/16"),
-            &[("other".into(), net("10.1.2.0/24"))],
-            &[],
-        )
-        .unwrap_err();
+        let err = check_subnet("n", &net("10.1.0.0/16"), &[("other".into(), net("10.1.2.0/24"))], &[]).unwrap_err();
         assert!(err.to_string().contains("network \"other\""), "{err}");
         check_subnet(
             "n",
@@ -504,28 +460,17 @@ mod tests {
             ip_range: Some(net("10.9.0.4/30")),
             ..Default::default()
         };
-        let mut ipam = NetworkIpam::new(
-            "n",
-            vec![SubnetPlan::new("n", net("10.9.0.0/24"), &req).unwrap()],
-        );
+        let mut ipam = NetworkIpam::new("n", vec![SubnetPlan::new("n", net("10.9.0.0/24"), &req).unwrap()]);
         let got: Vec<_> = ["a", "b", "c", "d"]
             .iter()
             .map(|o| ipam.allocate(o, &[]).unwrap()[0])
             .collect();
         assert_eq!(
             got,
-            vec![
-                ip("10.9.0.4"),
-                ip("10.9.0.5"),
-                ip("10.9.0.6"),
-                ip("10.9.0.7")
-            ]
+            vec![ip("10.9.0.4"), ip("10.9.0.5"), ip("10.9.0.6"), ip("10.9.0.7")]
         );
         let err = ipam.allocate("e", &[]).unwrap_err();
-        assert!(
-            matches!(err, NetworkError::AddressesExhausted { .. }),
-            "{err}"
-        );
+        assert!(matches!(err, NetworkError::AddressesExhausted { .. }), "{err}");
         ipam.release("b");
         assert_eq!(ipam.allocate("e", &[]).unwrap(), vec![ip("10.9.0.5")]);
     }
@@ -542,10 +487,7 @@ mod tests {
         let err = ipam.allocate("b", &[ip("10.213.7.1")]).unwrap_err();
         assert!(err.to_string().contains("gateway"), "{err}");
         let err = ipam.allocate("b", &[ip("10.1.1.1")]).unwrap_err();
-        assert!(
-            matches!(err, NetworkError::AddressOutsideSubnet { .. }),
-            "{err}"
-        );
+        assert!(matches!(err, NetworkError::AddressOutsideSubnet { .. }), "{err}");
         // nothing leaked from the failed attempts
         assert_eq!(ipam.lease("b"), None);
         // automatic allocation steps around the static one
@@ -556,10 +498,7 @@ mod tests {
 
     #[test]
     fn dual_stack_gets_one_address_per_subnet() {
-        let mut ipam = NetworkIpam::new(
-            "n",
-            vec![plan("10.213.8.0/24"), plan("fd52:636f:6d70:8::/64")],
-        );
+        let mut ipam = NetworkIpam::new("n", vec![plan("10.213.8.0/24"), plan("fd52:636f:6d70:8::/64")]);
         let got = ipam.allocate("a", &[ip("fd52:636f:6d70:8::99")]).unwrap();
         assert_eq!(got, vec![ip("10.213.8.2"), ip("fd52:636f:6d70:8::99")]);
         let got = ipam.allocate("b", &[]).unwrap();

@@ -104,12 +104,7 @@ impl Networking {
         };
         let validated = BridgeSpec {
             name: record.bridge.clone(),
-            addresses: record
-                .ipam
-                .subnets
-                .iter()
-                .map(SubnetPlan::gateway_net)
-                .collect(),
+            addresses: record.ipam.subnets.iter().map(SubnetPlan::gateway_net).collect(),
             mtu: spec.mtu,
             external: record.external,
         }
@@ -146,8 +141,7 @@ impl Networking {
             .map(|r| {
                 (
                     r.clone(),
-                    r.subnet.is_some_and(|s| s.addr().is_ipv6())
-                        || r.gateway.is_some_and(|g| g.is_ipv6()),
+                    r.subnet.is_some_and(|s| s.addr().is_ipv6()) || r.gateway.is_some_and(|g| g.is_ipv6()),
                 )
             })
             .collect();
@@ -173,10 +167,7 @@ impl Networking {
         }
         Ok(NetworkRecord {
             name: spec.name.clone(),
-            bridge: spec
-                .bridge
-                .clone()
-                .unwrap_or_else(|| bridge::bridge_name(&spec.name)),
+            bridge: spec.bridge.clone().unwrap_or_else(|| bridge::bridge_name(&spec.name)),
             ipam: NetworkIpam::new(&spec.name, plans),
             internal: spec.internal,
             external: spec.external,
@@ -228,12 +219,7 @@ impl Networking {
     /// order: `eth0` is the first, and the first non-internal network gives
     /// the default route. Addresses are leased under the container's name,
     /// so a container that is re-created keeps them.
-    pub fn connect(
-        &self,
-        container: &str,
-        netns: &Path,
-        connections: &[Connection],
-    ) -> Result<Vec<Attachment>> {
+    pub fn connect(&self, container: &str, netns: &Path, connections: &[Connection]) -> Result<Vec<Attachment>> {
         let mut attachments = Vec::new();
         let mut endpoints = Vec::new();
         let mut new_leases = Vec::new();
@@ -320,10 +306,7 @@ impl Networking {
     /// `release`, its addresses are given back (the container is removed,
     /// not just stopped). Keeps going past errors.
     pub fn disconnect(&self, container: &str, networks: &[String], release: bool) -> Result<()> {
-        let veths: Vec<String> = networks
-            .iter()
-            .map(|n| veth::host_veth_name(container, n))
-            .collect();
+        let veths: Vec<String> = networks.iter().map(|n| veth::host_veth_name(container, n)).collect();
         let mut problems = Vec::new();
         if let Err(e) = veth::detach(&veths) {
             problems.push(e);

@@ -35,9 +35,7 @@ impl Networking {
     pub fn namespace_for(&self, container: &str, mode: &NetworkMode) -> Result<NamespacePlan> {
         match mode {
             NetworkMode::Host => Ok(NamespacePlan::Host),
-            NetworkMode::Bridge | NetworkMode::None => {
-                self.create_netns(container).map(NamespacePlan::Own)
-            }
+            NetworkMode::Bridge | NetworkMode::None => self.create_netns(container).map(NamespacePlan::Own),
             NetworkMode::Container(other) => {
                 let p = self.netns_path(other);
                 if netns::is_netns(&p) {
@@ -78,14 +76,8 @@ mod tests {
     #[test]
     fn host_and_missing_shared_namespace() {
         let dir = tempfile::tempdir().unwrap();
-        let n = Networking::new(NetworkPaths::new(
-            dir.path().join("r"),
-            dir.path().join("run"),
-        ));
-        assert_eq!(
-            n.namespace_for("x", &NetworkMode::Host).unwrap(),
-            NamespacePlan::Host
-        );
+        let n = Networking::new(NetworkPaths::new(dir.path().join("r"), dir.path().join("run")));
+        assert_eq!(n.namespace_for("x", &NetworkMode::Host).unwrap(), NamespacePlan::Host);
         let err = n
             .namespace_for("x", &NetworkMode::Container("db".into()))
             .unwrap_err()

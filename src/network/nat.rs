@@ -66,14 +66,8 @@ pub fn render(table: &str, networks: &[NatNetwork]) -> String {
     for n in networks {
         let b = q(&n.bridge);
         if n.internal {
-            s.push_str(&format!(
-                "  chain in-{0} {{ oifname {b} accept; drop; }}\n",
-                n.bridge
-            ));
-            s.push_str(&format!(
-                "  chain out-{0} {{ iifname {b} accept; drop; }}\n",
-                n.bridge
-            ));
+            s.push_str(&format!("  chain in-{0} {{ oifname {b} accept; drop; }}\n", n.bridge));
+            s.push_str(&format!("  chain out-{0} {{ iifname {b} accept; drop; }}\n", n.bridge));
         } else {
             s.push_str(&format!(
                 "  chain in-{0} {{ oifname {b} accept; oifname @bridges drop; accept; }}\n",
@@ -83,10 +77,7 @@ pub fn render(table: &str, networks: &[NatNetwork]) -> String {
                 "  chain out-{0} {{ iifname {b} accept; iifname @bridges drop; ct state established,related accept; drop; }}\n",
                 n.bridge
             ));
-            s.push_str(&format!(
-                "  chain nat-{0} {{ oifname != {b} masquerade; }}\n",
-                n.bridge
-            ));
+            s.push_str(&format!("  chain nat-{0} {{ oifname != {b} masquerade; }}\n", n.bridge));
         }
     }
     let vmap = |prefix: &str, only_external: bool| -> Vec<String> {
@@ -114,7 +105,9 @@ pub fn render(table: &str, networks: &[NatNetwork]) -> String {
     s.push_str(
         "  chain forward { type filter hook forward priority filter; policy accept; iifname vmap @fwd_in; oifname vmap @fwd_out; }\n",
     );
-    s.push_str("  chain postrouting { type nat hook postrouting priority srcnat; policy accept; iifname vmap @nat_in; }\n");
+    s.push_str(
+        "  chain postrouting { type nat hook postrouting priority srcnat; policy accept; iifname vmap @nat_in; }\n",
+    );
     s.push_str("}\n");
     s
 }
@@ -138,14 +131,9 @@ pub fn apply(table: &str, script: &str) -> Result<()> {
             .write_all(script.as_bytes())
             .map_err(|e| err("write script", e.to_string()))?;
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| err("wait", e.to_string()))?;
+    let out = child.wait_with_output().map_err(|e| err("wait", e.to_string()))?;
     if !out.status.success() {
-        return Err(err(
-            "apply",
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
+        return Err(err("apply", String::from_utf8_lossy(&out.stderr).trim().to_string()));
     }
     Ok(())
 }
@@ -196,19 +184,11 @@ mod tests {
             s.contains("set bridges { type ifname; elements = { \"rc-a\", \"rc-b\" } }"),
             "{s}"
         );
-        assert!(
-            s.contains("chain nat-rc-a { oifname != \"rc-a\" masquerade; }"),
-            "{s}"
-        );
+        assert!(s.contains("chain nat-rc-a { oifname != \"rc-a\" masquerade; }"), "{s}");
         assert!(!s.contains("chain nat-rc-b"), "{s}");
+        assert!(s.contains("chain in-rc-b { oifname \"rc-b\" accept; drop; }"), "{s}");
         assert!(
-            s.contains("chain in-rc-b { oifname \"rc-b\" accept; drop; }"),
-            "{s}"
-        );
-        assert!(
-            s.contains(
-                "map nat_in { type ifname : verdict; elements = { \"rc-a\" : jump nat-rc-a } }"
-            ),
+            s.contains("map nat_in { type ifname : verdict; elements = { \"rc-a\" : jump nat-rc-a } }"),
             "{s}"
         );
         // chains are declared before the maps that jump to them

@@ -12,9 +12,7 @@ use ipnet::IpNet;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
 use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkMessage};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteType};
-use rtnetlink::{
-    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
-};
+use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use super::error::{NetworkError, Result};
 use super::netns;
@@ -33,8 +31,8 @@ where
             .build()
             .map_err(|e| NetworkError::io("starting the netlink event loop", e))?;
         rt.block_on(async move {
-            let (conn, handle, _) = rtnetlink::new_connection()
-                .map_err(|e| NetworkError::io("opening a netlink socket", e))?;
+            let (conn, handle, _) =
+                rtnetlink::new_connection().map_err(|e| NetworkError::io("opening a netlink socket", e))?;
             let task = tokio::spawn(conn);
             let out = f(handle).await;
             task.abort();
@@ -51,11 +49,7 @@ pub fn errno_of(e: &rtnetlink::Error) -> Option<i32> {
     }
 }
 
-pub fn nl_err(
-    action: &'static str,
-    object: impl Into<String>,
-    e: rtnetlink::Error,
-) -> NetworkError {
+pub fn nl_err(action: &'static str, object: impl Into<String>, e: rtnetlink::Error) -> NetworkError {
     let message = match &e {
         rtnetlink::Error::NetlinkError(m) => m.to_io().to_string(),
         other => other.to_string(),
@@ -69,14 +63,7 @@ pub fn nl_err(
 
 /// The index of interface `name`, or `None` when there is none.
 pub async fn link_index(h: &Handle, name: &str) -> Result<Option<u32>> {
-    match h
-        .link()
-        .get()
-        .match_name(name.to_string())
-        .execute()
-        .try_next()
-        .await
-    {
+    match h.link().get().match_name(name.to_string()).execute().try_next().await {
         Ok(Some(m)) => Ok(Some(m.header.index)),
         Ok(None) => Ok(None),
         Err(e) if errno_of(&e) == Some(libc::ENODEV) => Ok(None),
@@ -86,14 +73,7 @@ pub async fn link_index(h: &Handle, name: &str) -> Result<Option<u32>> {
 
 /// The full message of interface `name` (kind, controller, …).
 pub async fn link_message(h: &Handle, name: &str) -> Result<Option<LinkMessage>> {
-    match h
-        .link()
-        .get()
-        .match_name(name.to_string())
-        .execute()
-        .try_next()
-        .await
-    {
+    match h.link().get().match_name(name.to_string()).execute().try_next().await {
         Ok(m) => Ok(m),
         Err(e) if errno_of(&e) == Some(libc::ENODEV) => Ok(None),
         Err(e) => Err(nl_err("get link", name, e)),
@@ -174,13 +154,10 @@ pub async fn add_address(h: &Handle, index: u32, name: &str, addr: IpNet) -> Res
     if addr.addr().is_ipv6() {
         let msg = req.message_mut();
         msg.header.flags |= AddressHeaderFlags::Nodad;
-        msg.attributes
-            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        msg.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
     }
     match req.execute().await {
-        Err(e) if errno_of(&e) != Some(libc::EEXIST) => {
-            Err(nl_err("add address", format!("{addr} on {name}"), e))
-        }
+        Err(e) if errno_of(&e) != Some(libc::EEXIST) => Err(nl_err("add address", format!("{addr} on {name}"), e)),
         _ => Ok(()),
     }
 }

@@ -101,10 +101,7 @@ pub fn remove(path: &Path) -> Result<()> {
 /// belong to that namespace for their whole life, wherever they are used.
 pub fn run_in<T: Send>(netns: Option<&Path>, f: impl FnOnce() -> T + Send) -> Result<T> {
     let file = match netns {
-        Some(p) => Some((
-            File::open(p).map_err(|e| ns_err(p, "open", e))?,
-            p.to_path_buf(),
-        )),
+        Some(p) => Some((File::open(p).map_err(|e| ns_err(p, "open", e))?, p.to_path_buf())),
         None => None,
     };
     std::thread::scope(|s| {
@@ -117,8 +114,7 @@ pub fn run_in<T: Send>(netns: Option<&Path>, f: impl FnOnce() -> T + Send) -> Re
                         std::io::Error::other("not a network namespace file"),
                     ));
                 }
-                setns(file.as_fd(), CloneFlags::CLONE_NEWNET)
-                    .map_err(|e| ns_err(path, "setns", errno(e)))?;
+                setns(file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| ns_err(path, "setns", errno(e)))?;
             }
             Ok(f())
         })
@@ -127,11 +123,7 @@ pub fn run_in<T: Send>(netns: Option<&Path>, f: impl FnOnce() -> T + Send) -> Re
             let p = netns
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| PathBuf::from("(current)"));
-            Err(ns_err(
-                &p,
-                "run",
-                std::io::Error::other("namespace thread panicked"),
-            ))
+            Err(ns_err(&p, "run", std::io::Error::other("namespace thread panicked")))
         })
     })
 }

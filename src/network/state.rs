@@ -54,8 +54,7 @@ impl NetworkPaths {
         self.root.join("networks")
     }
     pub fn network_file(&self, network: &str) -> PathBuf {
-        self.networks_dir()
-            .join(format!("{}.json", file_safe(network)))
+        self.networks_dir().join(format!("{}.json", file_safe(network)))
     }
     pub fn netns_dir(&self) -> PathBuf {
         self.run.join("netns")
@@ -112,9 +111,7 @@ fn state_err(path: &Path, action: &'static str, reason: impl ToString) -> Networ
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     let mut text = String::new();
     match File::open(path) {
-        Ok(mut f) => f
-            .read_to_string(&mut text)
-            .map_err(|e| state_err(path, "read", e))?,
+        Ok(mut f) => f.read_to_string(&mut text).map_err(|e| state_err(path, "read", e))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(state_err(path, "open", e)),
     };
@@ -214,9 +211,7 @@ pub fn list_networks(paths: &NetworkPaths) -> Result<Vec<NetworkRecord>> {
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let p = entry.path();
-        if p.extension().is_some_and(|e| e == "json")
-            && !entry.file_name().to_string_lossy().starts_with('.')
-        {
+        if p.extension().is_some_and(|e| e == "json") && !entry.file_name().to_string_lossy().starts_with('.') {
             if let Some(r) = read_json::<NetworkRecord>(&p)? {
                 out.push(r);
             }

@@ -67,13 +67,12 @@ pub struct Endpoint {
 /// Brings `lo` up inside the namespace (all a `network_mode: none` container gets).
 pub fn setup_loopback(netns: &Path) -> Result<()> {
     netlink::with_handle(Some(netns), |h| async move {
-        let lo =
-            netlink::link_index(&h, "lo")
-                .await?
-                .ok_or_else(|| NetworkError::LinkNotFound {
-                    name: "lo".into(),
-                    context: " in the namespace".into(),
-                })?;
+        let lo = netlink::link_index(&h, "lo")
+            .await?
+            .ok_or_else(|| NetworkError::LinkNotFound {
+                name: "lo".into(),
+                context: " in the namespace".into(),
+            })?;
         netlink::set_up(&h, lo, "lo").await
     })
 }
@@ -97,15 +96,12 @@ pub fn attach(netns: &Path, endpoints: &[Endpoint]) -> Result<()> {
         let mut created: Vec<String> = Vec::new();
         for ep in &eps {
             let step = async {
-                let br = netlink::link_index(&h, &ep.bridge).await?.ok_or_else(|| {
-                    NetworkError::LinkNotFound {
+                let br = netlink::link_index(&h, &ep.bridge)
+                    .await?
+                    .ok_or_else(|| NetworkError::LinkNotFound {
                         name: ep.bridge.clone(),
-                        context: format!(
-                            " while connecting {}: create the network first",
-                            ep.interface
-                        ),
-                    }
-                })?;
+                        context: format!(" while connecting {}: create the network first", ep.interface),
+                    })?;
                 // A veth left by a crashed run would make the add fail: replace it.
                 netlink::del_link(&h, &ep.host_veth).await?;
                 netlink::add_veth(&h, &ep.host_veth, &ep.interface, fd, br, ep.mac, ep.mtu).await
@@ -123,13 +119,12 @@ pub fn attach(netns: &Path, endpoints: &[Endpoint]) -> Result<()> {
     drop(ns_file);
     let eps = endpoints.to_vec();
     let inside = netlink::with_handle(Some(netns), move |h| async move {
-        let lo =
-            netlink::link_index(&h, "lo")
-                .await?
-                .ok_or_else(|| NetworkError::LinkNotFound {
-                    name: "lo".into(),
-                    context: " in the namespace".into(),
-                })?;
+        let lo = netlink::link_index(&h, "lo")
+            .await?
+            .ok_or_else(|| NetworkError::LinkNotFound {
+                name: "lo".into(),
+                context: " in the namespace".into(),
+            })?;
         netlink::set_up(&h, lo, "lo").await?;
         for ep in &eps {
             let idx = netlink::link_index(&h, &ep.interface)
@@ -185,10 +180,7 @@ mod tests {
 
     #[test]
     fn macs_parse() {
-        assert_eq!(
-            parse_mac("02:42:ac:11:00:02").unwrap(),
-            [2, 0x42, 0xac, 0x11, 0, 2]
-        );
+        assert_eq!(parse_mac("02:42:ac:11:00:02").unwrap(), [2, 0x42, 0xac, 0x11, 0, 2]);
         for bad in [
             "02:42:ac:11:00",
             "zz:42:ac:11:00:02",

@@ -56,28 +56,18 @@ pub struct TestHost {
 impl TestHost {
     /// `subnet_base`: a /16 for this test's pool (e.g. "10.213.0.0/16").
     pub fn new(subnet_base: &str) -> TestHost {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-            .expect("unshare a throwaway host network namespace");
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare a throwaway host network namespace");
         let status = Command::new("ip")
             .args(["link", "set", "lo", "up"])
             .status()
             .expect("run ip");
-        assert!(
-            status.success(),
-            "bringing lo up in the test namespace failed"
-        );
+        assert!(status.success(), "bringing lo up in the test namespace failed");
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let tag = format!("t{}x{n}", std::process::id());
-        let dir = tempfile::Builder::new()
-            .prefix("rc-net-")
-            .tempdir()
-            .expect("tempdir");
+        let dir = tempfile::Builder::new().prefix("rc-net-").tempdir().expect("tempdir");
         let paths = NetworkPaths::new(dir.path().join("root"), dir.path().join("run"));
         let mut net = Networking::new(paths);
-        net.pools_v4 = vec![AddressPool::new(
-            subnet_base.parse::<IpNet>().expect("subnet"),
-            24,
-        )];
+        net.pools_v4 = vec![AddressPool::new(subnet_base.parse::<IpNet>().expect("subnet"), 24)];
         net.nat = Some(NatConfig {
             table: format!("rc{tag}"),
             enable_forwarding: true,
@@ -151,18 +141,12 @@ impl TestHost {
 
     /// `ip -br link` in the test's host namespace.
     pub fn links(&self) -> String {
-        let out = Command::new("ip")
-            .args(["-br", "link"])
-            .output()
-            .expect("ip link");
+        let out = Command::new("ip").args(["-br", "link"]).output().expect("ip link");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     pub fn nft_tables(&self) -> String {
-        let out = Command::new("nft")
-            .args(["list", "tables"])
-            .output()
-            .expect("nft");
+        let out = Command::new("nft").args(["list", "tables"]).output().expect("nft");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
@@ -177,10 +161,7 @@ impl Drop for TestHost {
             let _ = rcompose::network::netns::remove(p);
         }
         if let Some(nat) = &self.net.nat {
-            let _ = rcompose::network::nat::apply(
-                &nat.table,
-                &rcompose::network::nat::render(&nat.table, &[]),
-            );
+            let _ = rcompose::network::nat::apply(&nat.table, &rcompose::network::nat::render(&nat.table, &[]));
         }
     }
 }

@@ -116,12 +116,9 @@ impl RecordTable {
 
     /// The container name of `addr`, if it is on one of the asker's networks.
     pub fn reverse(&self, asker_networks: &[String], addr: IpAddr) -> Option<&str> {
-        asker_networks.iter().find_map(|n| {
-            self.reverse
-                .get(n)
-                .and_then(|m| m.get(&addr))
-                .map(String::as_str)
-        })
+        asker_networks
+            .iter()
+            .find_map(|n| self.reverse.get(n).and_then(|m| m.get(&addr)).map(String::as_str))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -156,18 +153,12 @@ mod tests {
             ep("p-web-2", "web", "p_default", "10.0.0.3", &[]),
         ]);
         let nets = vec!["p_default".to_string()];
-        assert_eq!(
-            t.lookup(&nets, "web", 0),
-            Answer::Local(ips(&["10.0.0.2", "10.0.0.3"]))
-        );
+        assert_eq!(t.lookup(&nets, "web", 0), Answer::Local(ips(&["10.0.0.2", "10.0.0.3"])));
         assert_eq!(
             t.lookup(&nets, "WEB.", 1),
             Answer::Local(ips(&["10.0.0.3", "10.0.0.2"]))
         );
-        assert_eq!(
-            t.lookup(&nets, "p-web-2", 0),
-            Answer::Local(ips(&["10.0.0.3"]))
-        );
+        assert_eq!(t.lookup(&nets, "p-web-2", 0), Answer::Local(ips(&["10.0.0.3"])));
         assert_eq!(t.lookup(&nets, "example.com", 0), Answer::Forward);
     }
 
@@ -180,14 +171,8 @@ mod tests {
         let front = vec!["p_front".to_string()];
         let back = vec!["p_back".to_string()];
         assert_eq!(t.lookup(&front, "db", 0), Answer::Forward);
-        assert_eq!(
-            t.lookup(&back, "database", 0),
-            Answer::Local(ips(&["10.1.0.2"]))
-        );
-        assert_eq!(
-            t.reverse(&back, "10.1.0.2".parse().unwrap()),
-            Some("p-db-1")
-        );
+        assert_eq!(t.lookup(&back, "database", 0), Answer::Local(ips(&["10.1.0.2"])));
+        assert_eq!(t.reverse(&back, "10.1.0.2".parse().unwrap()), Some("p-db-1"));
         assert_eq!(t.reverse(&front, "10.1.0.2".parse().unwrap()), None);
     }
 

@@ -86,11 +86,7 @@ impl DnsServer {
 
     /// Binds (errors are returned here), then serves on a dedicated thread
     /// with its own event loop until [`DnsServer::stop`] or drop.
-    pub fn spawn(
-        netns: &Path,
-        source: Arc<dyn RecordsSource>,
-        config: DnsConfig,
-    ) -> Result<DnsServer> {
+    pub fn spawn(netns: &Path, source: Arc<dyn RecordsSource>, config: DnsConfig) -> Result<DnsServer> {
         let (udp, tcp) = bind(netns, config.listen)?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let path = netns.to_path_buf();
@@ -98,10 +94,7 @@ impl DnsServer {
         let thread = std::thread::Builder::new()
             .name("rcompose-dns".into())
             .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     Ok(rt) => rt,
                     Err(_) => return,
                 };
@@ -240,12 +233,8 @@ impl Ctx {
             Ok(m) => m,
             Err(_) if query.len() >= 2 => {
                 let id = u16::from_be_bytes([query[0], query[1]]);
-                return encode(&Message::error_msg(
-                    id,
-                    OpCode::Query,
-                    ResponseCode::FormErr,
-                ))
-                .map_or(Reply::Drop, Reply::Local);
+                return encode(&Message::error_msg(id, OpCode::Query, ResponseCode::FormErr))
+                    .map_or(Reply::Drop, Reply::Local);
             }
             Err(_) => return Reply::Drop,
         };
@@ -253,12 +242,8 @@ impl Ctx {
             return Reply::Drop;
         }
         let Some(q) = req.queries().first() else {
-            return encode(&Message::error_msg(
-                req.id(),
-                req.op_code(),
-                ResponseCode::FormErr,
-            ))
-            .map_or(Reply::Drop, Reply::Local);
+            return encode(&Message::error_msg(req.id(), req.op_code(), ResponseCode::FormErr))
+                .map_or(Reply::Drop, Reply::Local);
         };
         if req.op_code() != OpCode::Query {
             return Reply::Forward;
@@ -269,11 +254,7 @@ impl Ctx {
         let records: Vec<Record> = match q.query_type() {
             RecordType::PTR => match ptr_address(&name).and_then(|a| table.reverse(nets, a)) {
                 Some(container) => match Name::from_ascii(format!("{container}.")) {
-                    Ok(target) => vec![Record::from_rdata(
-                        q.name().clone(),
-                        LOCAL_TTL,
-                        RData::PTR(PTR(target)),
-                    )],
+                    Ok(target) => vec![Record::from_rdata(q.name().clone(), LOCAL_TTL, RData::PTR(PTR(target)))],
                     Err(_) => return Reply::Forward,
                 },
                 None => return Reply::Forward,
@@ -284,9 +265,7 @@ impl Ctx {
                     .into_iter()
                     .filter_map(|a| match (a, qtype) {
                         (IpAddr::V4(v4), RecordType::A | RecordType::ANY) => Some(RData::A(A(v4))),
-                        (IpAddr::V6(v6), RecordType::AAAA | RecordType::ANY) => {
-                            Some(RData::AAAA(AAAA(v6)))
-                        }
+                        (IpAddr::V6(v6), RecordType::AAAA | RecordType::ANY) => Some(RData::AAAA(AAAA(v6))),
                         _ => None,
                     })
                     .map(|rd| Record::from_rdata(q.name().clone(), LOCAL_TTL, rd))
@@ -296,9 +275,7 @@ impl Ctx {
         let mut resp = response_to(&req, q, ResponseCode::NoError);
         resp.set_authoritative(true);
         let max = if udp {
-            req.extensions()
-                .as_ref()
-                .map_or(512, |e| e.max_payload().max(512)) as usize
+            req.extensions().as_ref().map_or(512, |e| e.max_payload().max(512)) as usize
         } else {
             65535
         };
@@ -368,8 +345,7 @@ impl Ctx {
                 s.read_exact(&mut buf).await?;
                 Ok::<_, std::io::Error>(buf)
             };
-            if let Ok(Ok(buf)) = tokio::time::timeout(self.config.upstream_timeout, exchange).await
-            {
+            if let Ok(Ok(buf)) = tokio::time::timeout(self.config.upstream_timeout, exchange).await {
                 return buf;
             }
         }
@@ -397,16 +373,11 @@ fn encode(m: &Message) -> Option<Vec<u8>> {
 pub fn ptr_address(name: &str) -> Option<IpAddr> {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
     if let Some(rest) = name.strip_suffix(".in-addr.arpa") {
-        let parts: Vec<u8> = rest
-            .split('.')
-            .map(|p| p.parse::<u8>().ok())
-            .collect::<Option<_>>()?;
+        let parts: Vec<u8> = rest.split('.').map(|p| p.parse::<u8>().ok()).collect::<Option<_>>()?;
         if parts.len() != 4 {
             return None;
         }
-        return Some(IpAddr::V4(Ipv4Addr::new(
-            parts[3], parts[2], parts[1], parts[0],
-        )));
+        return Some(IpAddr::V4(Ipv4Addr::new(parts[3], parts[2], parts[1], parts[0])));
     }
     if let Some(rest) = name.strip_suffix(".ip6.arpa") {
         let nibbles: Vec<u8> = rest
@@ -416,10 +387,7 @@ pub fn ptr_address(name: &str) -> Option<IpAddr> {
         if nibbles.len() != 32 {
             return None;
         }
-        let v = nibbles
-            .iter()
-            .rev()
-            .fold(0u128, |acc, n| (acc << 4) | *n as u128);
+        let v = nibbles.iter().rev().fold(0u128, |acc, n| (acc << 4) | *n as u128);
         return Some(IpAddr::V6(Ipv6Addr::from(v)));
     }
     None
@@ -466,25 +434,18 @@ mod tests {
         let m = Message::from_vec(&b).unwrap();
         assert_eq!(m.id(), 4242);
         assert_eq!(m.answers().len(), 1);
-        assert_eq!(
-            m.answers()[0].data(),
-            &RData::A(A("10.0.0.2".parse().unwrap()))
-        );
+        assert_eq!(m.answers()[0].data(), &RData::A(A("10.0.0.2".parse().unwrap())));
         // known name, no IPv6 address: empty NOERROR, not forwarded
         let Reply::Local(b) = c.answer(&query("web.", RecordType::AAAA), true) else {
             panic!("expected a local answer")
         };
         let m = Message::from_vec(&b).unwrap();
-        assert_eq!(
-            (m.response_code(), m.answers().len()),
-            (ResponseCode::NoError, 0)
-        );
+        assert_eq!((m.response_code(), m.answers().len()), (ResponseCode::NoError, 0));
         assert!(matches!(
             c.answer(&query("example.com.", RecordType::A), true),
             Reply::Forward
         ));
-        let Reply::Local(b) = c.answer(&query("2.0.0.10.in-addr.arpa.", RecordType::PTR), true)
-        else {
+        let Reply::Local(b) = c.answer(&query("2.0.0.10.in-addr.arpa.", RecordType::PTR), true) else {
             panic!("expected PTR")
         };
         assert_eq!(Message::from_vec(&b).unwrap().answers().len(), 1);

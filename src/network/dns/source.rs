@@ -112,13 +112,7 @@ impl RecordsSource for DirRecords {
             Err(p) => p.into_inner(),
         };
         let settled = match (cache.mtime, mtime) {
-            (Some(old), Some(new)) => {
-                old == new
-                    && cache
-                        .loaded_at
-                        .duration_since(new)
-                        .is_ok_and(|d| d > Self::SETTLE)
-            }
+            (Some(old), Some(new)) => old == new && cache.loaded_at.duration_since(new).is_ok_and(|d| d > Self::SETTLE),
             _ => false,
         };
         if !settled {

@@ -67,10 +67,7 @@ fn range(spec: &str, s: &str) -> Result<(u16, u16)> {
         }
     };
     if a == 0 || b < a {
-        return Err(bad(
-            spec,
-            format!("\"{s}\" is not a valid port or ascending range"),
-        ));
+        return Err(bad(spec, format!("\"{s}\" is not a valid port or ascending range")));
     }
     Ok((a, b))
 }
@@ -80,12 +77,7 @@ pub fn parse_port(spec: &str) -> Result<PortMapping> {
     let (body, protocol) = match spec.rsplit_once('/') {
         Some((b, "tcp")) => (b, Protocol::Tcp),
         Some((b, "udp")) => (b, Protocol::Udp),
-        Some((_, p)) => {
-            return Err(bad(
-                spec,
-                format!("protocol \"{p}\" is not supported: use tcp or udp"),
-            ))
-        }
+        Some((_, p)) => return Err(bad(spec, format!("protocol \"{p}\" is not supported: use tcp or udp"))),
         None => (spec, Protocol::Tcp),
     };
     // An IPv6 host address is bracketed: [::1]:8080:80
@@ -105,14 +97,15 @@ pub fn parse_port(spec: &str) -> Result<PortMapping> {
         match parts.len() {
             1 | 2 => (None, body),
             3 => {
-                let ip =
-                    if parts[0].is_empty() {
-                        None
-                    } else {
-                        Some(parts[0].parse::<IpAddr>().map_err(|_| {
-                            bad(spec, format!("\"{}\" is not an IP address", parts[0]))
-                        })?)
-                    };
+                let ip = if parts[0].is_empty() {
+                    None
+                } else {
+                    Some(
+                        parts[0]
+                            .parse::<IpAddr>()
+                            .map_err(|_| bad(spec, format!("\"{}\" is not an IP address", parts[0])))?,
+                    )
+                };
                 (ip, &body[parts[0].len() + 1..])
             }
             _ => return Err(bad(spec, "too many ':' (write IPv6 addresses in brackets)")),
@@ -194,29 +187,15 @@ mod tests {
             parse_port("127.0.0.1::80").unwrap().expand().unwrap()[0].host,
             "127.0.0.1:0".parse().unwrap()
         );
-        assert_eq!(
-            parse_port("9000-9010:80").unwrap().expand().unwrap().len(),
-            1
-        );
+        assert_eq!(parse_port("9000-9010:80").unwrap().expand().unwrap().len(), 1);
     }
 
     #[test]
     fn errors_name_the_spec() {
-        for bad in [
-            "80/sctp",
-            "x:80",
-            "1:2:3:4",
-            "0",
-            "90-80",
-            "70000",
-            "8000-8002:80-81",
-        ] {
+        for bad in ["80/sctp", "x:80", "1:2:3:4", "0", "90-80", "70000", "8000-8002:80-81"] {
             let e = parse_port(bad).and_then(|m| m.expand().map(|_| ()));
             assert!(e.is_err(), "{bad}");
         }
-        assert!(parse_port("80/sctp")
-            .unwrap_err()
-            .to_string()
-            .contains("sctp"));
+        assert!(parse_port("80/sctp").unwrap_err().to_string().contains("sctp"));
     }
 }

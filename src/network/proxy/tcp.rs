@@ -86,10 +86,7 @@ fn accept_loop(listener: &TcpListener, stopping: &AtomicBool, conns: &Conns, tar
         let client = match listener.accept() {
             Ok((c, _)) => c,
             Err(_) if stopping.load(Ordering::SeqCst) => return,
-            Err(e)
-                if e.raw_os_error() == Some(libc::EMFILE)
-                    || e.raw_os_error() == Some(libc::ENFILE) =>
-            {
+            Err(e) if e.raw_os_error() == Some(libc::EMFILE) || e.raw_os_error() == Some(libc::ENFILE) => {
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
             }

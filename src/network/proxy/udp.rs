@@ -31,8 +31,7 @@ impl UdpProxy {
     pub fn start(b: &PortBinding) -> Result<UdpProxy> {
         let sock = UdpSocket::bind(b.host).map_err(|e| bind_error(b, e))?;
         let host = sock.local_addr().map_err(|e| bind_error(b, e))?;
-        sock.set_read_timeout(Some(TICK))
-            .map_err(|e| bind_error(b, e))?;
+        sock.set_read_timeout(Some(TICK)).map_err(|e| bind_error(b, e))?;
         let stopping = Arc::new(AtomicBool::new(false));
         let (s, target) = (stopping.clone(), b.target);
         let thread = std::thread::Builder::new()
@@ -125,13 +124,7 @@ fn new_flow(target: SocketAddr) -> Option<Flow> {
     })
 }
 
-fn replies(
-    host: &UdpSocket,
-    client: SocketAddr,
-    flow: &Flow,
-    flows: &Flows,
-    stopping: &AtomicBool,
-) {
+fn replies(host: &UdpSocket, client: SocketAddr, flow: &Flow, flows: &Flows, stopping: &AtomicBool) {
     let mut buf = vec![0u8; 65535];
     while !stopping.load(Ordering::SeqCst) {
         match flow.sock.recv(&mut buf) {
