@@ -1,1 +1,3 @@
 pub mod compose;
+pub mod image;
+pub mod store;

@@ -1,0 +1,30 @@
+//! The image engine: references, the content store, registry pull and
+//! push, layer snapshots, and image archives. It knows nothing about
+//! Compose; `project` and `cli` call it with plain references.
+//!
+//! A pull, in the order `pull::pull` runs it:
+//! 1. **resolve** the reference (`reference`) and the registry endpoint,
+//!    mirrors and credentials (`registry::config`, `registry::auth`);
+//! 2. **fetch the manifest** (or index, then the host platform's manifest),
+//!    verified against its digest (`registry`, `manifest`);
+//! 3. **fetch the config**, verified, which names each layer's uncompressed
+//!    digest (diff ID);
+//! 4. **per layer, in parallel**: skip it when blob and snapshot are
+//!    present; else stream download → digest check → blob file, and on the
+//!    same stream decompress → diff ID check → unpack into a fresh snapshot
+//!    directory (`unpack`); both are committed by rename only once both
+//!    digests match (`store`);
+//! 5. **record the name** → manifest in the store's index (`store`).
+
+pub mod digest;
+pub mod error;
+pub mod manifest;
+pub mod reference;
+pub mod store;
+mod sys;
+pub mod unpack;
+
+pub use digest::Digest;
+pub use error::{ImageError, Result};
+pub use reference::Reference;
+pub use store::ImageStore;
