@@ -19,7 +19,9 @@
 pub mod digest;
 pub mod error;
 pub mod manifest;
+pub mod pull;
 pub mod reference;
+pub mod registry;
 pub mod store;
 mod sys;
 pub mod unpack;

@@ -554,6 +554,11 @@ impl Ingest {
         self.size
     }
 
+    /// The digest of what was written so far.
+    pub fn digest(&self) -> Digest {
+        self.hasher.clone().finish()
+    }
+
     /// Checks digest (and size) and moves the blob into place. On mismatch
     /// the data is discarded.
     pub fn commit(mut self, expected: &Digest, expected_size: Option<u64>, what: &str) -> Result<()> {
