@@ -76,7 +76,7 @@ fn pulls_an_oci_image_and_skips_present_layers() {
     let p2 = pull(&store, &r, &opts(), progress).unwrap();
     assert!(!p2.updated);
     assert_eq!(p2.manifest, p.manifest);
-    assert_eq!(layer_statuses(&events.lock().unwrap()), vec![LayerStatus::Waiting, LayerStatus::AlreadyExists]);
+    assert_eq!(layer_statuses(&events.lock().unwrap()), vec![LayerStatus::AlreadyExists]);
     assert_eq!(store.images().unwrap().len(), 1);
 
     // A removed snapshot is unpacked again from the local blob.

@@ -16,10 +16,13 @@
 //!    digests match (`store`);
 //! 5. **record the name** → manifest in the store's index (`store`).
 
+pub mod archive;
 pub mod digest;
 pub mod error;
 pub mod manifest;
+pub mod ops;
 pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod store;

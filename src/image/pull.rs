@@ -107,7 +107,7 @@ pub fn pull(store: &ImageStore, reference: &Reference, opts: &PullOptions, progr
 
 /// A runtime for the blocking entry points: two workers (downloads are
 /// I/O bound; decompression runs on blocking threads).
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -214,11 +214,13 @@ async fn pull_from(
         });
     }
 
-    for l in &m.layers {
-        progress(&PullEvent::Layer {
-            id: l.digest.short().to_string(),
-            status: LayerStatus::Waiting,
-        });
+    for (l, diff) in m.layers.iter().zip(&config.rootfs.diff_ids) {
+        if !(store.has_blob(&l.digest, Some(l.size)) && store.snapshot(diff).is_some()) {
+            progress(&PullEvent::Layer {
+                id: l.digest.short().to_string(),
+                status: LayerStatus::Waiting,
+            });
+        }
     }
     let jobs = m.layers.iter().zip(&config.rootfs.diff_ids).map(|(desc, diff)| {
         let store = store.clone();

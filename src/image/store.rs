@@ -176,6 +176,32 @@ impl ImageStore {
         Ok(d)
     }
 
+    /// Moves the file `tmp` (on the store's file system, e.g. staged from an
+    /// archive) into place as blob `expected`, after hashing it.
+    pub fn adopt_file(&self, tmp: &Path, expected: &Digest) -> Result<()> {
+        let f = File::open(tmp).map_err(io_err("cannot open", tmp))?;
+        let (actual, _) = super::digest::HashingReader::new(f, expected.algorithm())
+            .finish()
+            .map_err(io_err("cannot read", tmp))?;
+        if &actual != expected {
+            return Err(ImageError::DigestMismatch {
+                what: format!("blob {}", tmp.display()),
+                expected: expected.clone(),
+                actual,
+            });
+        }
+        let dest = self.blob_path(expected);
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).map_err(io_err("cannot create", dir))?;
+        }
+        std::fs::rename(tmp, &dest).map_err(io_err("cannot move the blob into place", &dest))
+    }
+
+    /// A fresh path in the ingest directory (for staging files).
+    pub fn temp_path(&self) -> PathBuf {
+        self.content.join("ingest").join(temp_name(INGEST_PREFIX))
+    }
+
     /// Starts writing a blob whose digest is checked on commit.
     pub fn ingest(&self) -> Result<Ingest> {
         let path = self.content.join("ingest").join(temp_name(INGEST_PREFIX));
