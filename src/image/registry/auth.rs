@@ -67,7 +67,7 @@ pub fn parse_challenges(header: &str) -> Vec<Challenge> {
             if let Some(c) = out.last_mut() {
                 c.params.insert(token.to_lowercase(), value);
             }
-        } else if !token.is_empty() {
+        } else if !token.is_empty() && token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
             out.push(Challenge {
                 scheme: token.to_lowercase(),
                 params: BTreeMap::new(),
