@@ -51,6 +51,9 @@ pub struct RegistryOptions {
     pub insecure: Vec<String>,
     /// Docker's config.json for credentials; None: no stored credentials.
     pub docker_config: Option<PathBuf>,
+    /// Never fall back from the mirrors to Docker Hub (air-gapped hosts,
+    /// and tests that must not reach beyond the machine).
+    pub mirror_only: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +62,8 @@ struct RegistriesFile {
     mirrors: Vec<String>,
     #[serde(rename = "insecure-registries", default)]
     insecure: Vec<String>,
+    #[serde(rename = "mirror-only", default)]
+    mirror_only: bool,
 }
 
 impl RegistryOptions {
@@ -78,6 +83,7 @@ impl RegistryOptions {
                     })?;
                     opts.mirrors = f.mirrors.into_iter().map(|m| m.trim_end_matches('/').to_string()).collect();
                     opts.insecure = f.insecure;
+                    opts.mirror_only = f.mirror_only;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
@@ -107,7 +113,9 @@ impl RegistryOptions {
         let mut out = Vec::new();
         if domain == DOCKER_HUB {
             out.extend(self.mirrors.iter().cloned());
-            out.push(format!("https://{DOCKER_HUB_API}"));
+            if !(self.mirror_only && !self.mirrors.is_empty()) {
+                out.push(format!("https://{DOCKER_HUB_API}"));
+            }
         } else {
             let scheme = if self.is_insecure(domain) { "http" } else { "https" };
             out.push(format!("{scheme}://{domain}"));
@@ -280,9 +288,26 @@ mod tests {
             mirrors: vec!["http://127.0.0.1:5001".into()],
             insecure: vec!["reg.lan:5000".into()],
             docker_config: None,
+            mirror_only: false,
         };
         assert_eq!(o.endpoints("docker.io"), vec!["http://127.0.0.1:5001", "https://registry-1.docker.io"]);
         assert_eq!(o.endpoints("reg.lan:5000"), vec!["http://reg.lan:5000"]);
+        let o = RegistryOptions { mirror_only: true, ..o };
+        assert_eq!(o.endpoints("docker.io"), vec!["http://127.0.0.1:5001"]);
+    }
+
+    #[test]
+    fn reads_the_registries_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("registries.json");
+        std::fs::write(&p, r#"{"registry-mirrors":["http://127.0.0.1:1/"],"insecure-registries":["a:1"],"mirror-only":true}"#).unwrap();
+        let o = RegistryOptions::load(Some(&p)).unwrap();
+        assert_eq!(o.mirrors, vec!["http://127.0.0.1:1"]);
+        assert!(o.is_insecure("a:1") && o.mirror_only);
+        std::fs::write(&p, "{nope").unwrap();
+        let e = RegistryOptions::load(Some(&p)).unwrap_err().to_string();
+        assert!(e.contains("registries.json"), "{e}");
+        assert!(RegistryOptions::load(Some(&dir.path().join("missing"))).is_ok());
     }
 
     #[test]
