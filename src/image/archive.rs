@@ -264,6 +264,7 @@ fn normalize_key(p: &str) -> String {
 
 /// Loads a docker-archive or OCI archive (plain or compressed) from `input`.
 pub fn load(store: &ImageStore, input: impl Read, archive: &str) -> Result<Vec<Loaded>> {
+    let _content = store.content_lock()?;
     let mut staged = Staged::read(store, input, archive)?;
     if staged.files.contains_key("manifest.json") {
         load_docker(store, &mut staged)

@@ -85,6 +85,7 @@ pub struct Reclaimed {
 /// Removes blobs and snapshots no image refers to, and leftovers of dead
 /// pulls.
 pub fn gc(store: &ImageStore) -> Result<Reclaimed> {
+    let _gc = store.gc_lock()?;
     store.clean_stale()?;
     let (blobs, diffs) = referenced(store)?;
     let mut out = Reclaimed::default();
@@ -318,6 +319,7 @@ pub fn import(
     changes: &[String],
     message: Option<&str>,
 ) -> Result<Digest> {
+    let _content = store.content_lock()?;
     let mut config_map = serde_json::Map::new();
     for c in changes {
         apply_change(&mut config_map, c)?;

@@ -120,6 +120,7 @@ pub async fn pull_async(store: &ImageStore, reference: &Reference, opts: &PullOp
     // Leftovers of killed pulls must not accumulate; a live pull's files
     // carry its pid and stay.
     store.clean_stale()?;
+    let _content = store.content_lock()?;
     let http = registry::http_client()?;
     let endpoints = opts.registry.endpoints(reference.domain());
     let mut last_err = None;
@@ -476,5 +477,72 @@ impl Read for ChannelReader {
         out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
+    }
+}
+
+/// Compose's `pull_policy` (and `pull --policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Pull every time.
+    Always,
+    /// Pull only if the store has no image of that name (`missing`,
+    /// `if_not_present`; Compose's `daily`/`weekly`/`every_*` also land
+    /// here: the store keeps no pull times yet).
+    Missing,
+    /// Never pull; fail if the image is missing.
+    Never,
+}
+
+impl std::str::FromStr for PullPolicy {
+    type Err = ImageError;
+    fn from_str(s: &str) -> Result<PullPolicy> {
+        match s {
+            "always" => Ok(PullPolicy::Always),
+            "missing" | "if_not_present" | "daily" | "weekly" => Ok(PullPolicy::Missing),
+            s if s.starts_with("every_") => Ok(PullPolicy::Missing),
+            "never" => Ok(PullPolicy::Never),
+            other => Err(ImageError::Conflict {
+                message: format!("unknown pull policy {other:?}: use always, missing or never"),
+            }),
+        }
+    }
+}
+
+/// Makes sure `reference` is in the store as `policy` says; returns what
+/// a pull did, or None when none was needed.
+pub fn ensure(
+    store: &ImageStore,
+    reference: &Reference,
+    policy: PullPolicy,
+    opts: &PullOptions,
+    progress: Progress,
+) -> Result<Option<Pulled>> {
+    let present = !store.find(&reference.to_string())?.is_empty();
+    match policy {
+        PullPolicy::Always => pull(store, reference, opts, progress).map(Some),
+        PullPolicy::Missing if present => Ok(None),
+        PullPolicy::Missing => pull(store, reference, opts, progress).map(Some),
+        PullPolicy::Never if present => Ok(None),
+        PullPolicy::Never => Err(ImageError::NotFound {
+            reference: format!("{} (pull policy is never)", reference.familiar()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_parse_and_never_does_not_pull() {
+        assert_eq!("always".parse::<PullPolicy>().unwrap(), PullPolicy::Always);
+        assert_eq!("if_not_present".parse::<PullPolicy>().unwrap(), PullPolicy::Missing);
+        assert_eq!("every_12h".parse::<PullPolicy>().unwrap(), PullPolicy::Missing);
+        assert!("sometimes".parse::<PullPolicy>().is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(dir.path()).unwrap();
+        let r = Reference::parse("127.0.0.1:1/none").unwrap();
+        let err = ensure(&store, &r, PullPolicy::Never, &PullOptions::default(), no_progress()).unwrap_err();
+        assert!(err.to_string().contains("pull policy is never"), "{err}");
     }
 }

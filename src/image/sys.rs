@@ -237,3 +237,27 @@ fn list_dir(fd: RawFd) -> io::Result<Vec<std::ffi::CString>> {
         }
     }
 }
+
+/// The inode flag asking ext2/3/4 to treat a directory as the top of a
+/// hierarchy (FS_TOPDIR_FL in linux/fs.h).
+const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
+
+/// Marks `dir` as a top directory, so that ext4's Orlov allocator spreads
+/// its subdirectories over block groups instead of packing them into the
+/// parent's group. For snapshots this matters: right after a large delete,
+/// ext4 without a journal skips every recently freed inode of a group one
+/// by one (recently_deleted()), which made unpacking 10x slower. Other file
+/// systems do not know the flag; that is not an error.
+pub fn set_topdir(dir: &std::path::Path) {
+    let Ok(fd) = open_dir(dir) else { return };
+    let mut flags: libc::c_int = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes one int into `flags`.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) } != 0 {
+        return;
+    }
+    if flags & FS_TOPDIR_FL == 0 {
+        flags |= FS_TOPDIR_FL;
+        // SAFETY: FS_IOC_SETFLAGS reads one int from `flags`.
+        unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) };
+    }
+}

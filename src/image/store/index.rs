@@ -75,6 +75,14 @@ impl ImageStore {
                     if let Some(i) = index.manifests.iter().position(|d| ref_name(d) == Some(key.as_str())) {
                         let prev = index.manifests.remove(i);
                         if prev.digest != desc.digest {
+                            // The image the name left stays, unnamed, unless
+                            // another name holds it (Docker's dangling image;
+                            // `image prune` removes it).
+                            if !index.manifests.iter().any(|d| d.digest == prev.digest) {
+                                let mut dangling = prev.clone();
+                                dangling.annotations.remove(manifest::ANNOTATION_REF_NAME);
+                                index.manifests.push(dangling);
+                            }
                             old = Some(record(prev));
                         }
                     }
@@ -150,13 +158,15 @@ impl ImageStore {
 
     /// Finds exactly one image, or says why not.
     pub fn resolve(&self, s: &str) -> Result<ImageRecord> {
-        let mut found = self.find(s)?;
-        // Several names for one image are one image.
-        found.dedup_by(|a, b| a.manifest.digest == b.manifest.digest);
-        let distinct: HashSet<_> = found.iter().map(|r| r.manifest.digest.clone()).collect();
+        let found = self.find(s)?;
+        // Several names, or several manifests of one config (the same
+        // image compressed differently), are one image: the ID decides.
+        let key = |r: &ImageRecord| r.id.clone().unwrap_or_else(|| r.manifest.digest.clone());
+        let distinct: HashSet<Digest> = found.iter().map(key).collect();
         match distinct.len() {
             0 => Err(ImageError::NotFound { reference: s.to_string() }),
-            1 => Ok(found.swap_remove(0)),
+            // A named entry is the better answer than a dangling one.
+            1 => Ok(found.iter().find(|r| r.name.is_some()).cloned().unwrap_or_else(|| found[0].clone())),
             _ => Err(ImageError::Ambiguous {
                 reference: s.to_string(),
                 candidates: distinct.iter().map(|d| d.short().to_string()).collect::<Vec<_>>().join(", "),

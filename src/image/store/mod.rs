@@ -89,6 +89,7 @@ impl ImageStore {
         ] {
             std::fs::create_dir_all(&dir).map_err(io_err("cannot create the store directory", &dir))?;
         }
+        super::sys::set_topdir(&snapshots);
         let layout = content.join("oci-layout");
         if !layout.exists() {
             atomic_write(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
@@ -101,6 +102,18 @@ impl ImageStore {
             }
         }
         Ok(ImageStore { content, snapshots })
+    }
+
+    /// Held (shared) by everything that adds content, so that garbage
+    /// collection, which takes it exclusively, never removes blobs or
+    /// snapshots a pull has committed but not named yet.
+    pub fn content_lock(&self) -> Result<Lock> {
+        Ok(Lock::shared(&self.content.join("gc.lock"))?)
+    }
+
+    /// Taken by garbage collection: waits for running pulls and loads.
+    pub fn gc_lock(&self) -> Result<Lock> {
+        Ok(Lock::exclusive(&self.content.join("gc.lock"))?)
     }
 
     /// The OCI layout directory (for tools that read one).
@@ -153,12 +166,16 @@ mod tests {
         assert!(s.set_image(Some(&name), &m1, &id, None).unwrap().is_none());
         let old = s.set_image(Some(&name), &m2, &id, None).unwrap().unwrap();
         assert_eq!(old.manifest.digest, m1.digest);
-        assert_eq!(s.images().unwrap().len(), 1);
+        // the image the name left is kept, unnamed (dangling)
+        let all = s.images().unwrap();
+        assert_eq!(all.len(), 2);
+        assert!(all.iter().any(|r| r.name.is_none() && r.manifest.digest == m1.digest));
         assert_eq!(s.resolve("busybox").unwrap().manifest.digest, m2.digest);
         assert_eq!(s.resolve("docker.io/library/busybox:latest").unwrap().manifest.digest, m2.digest);
         assert_eq!(s.resolve(&id.hex()[..12]).unwrap().manifest.digest, m2.digest);
         assert!(matches!(s.resolve("redis"), Err(ImageError::NotFound { .. })));
         assert!(s.remove_name(&name).unwrap().is_some());
+        assert_eq!(s.remove_manifest(&m1.digest).unwrap().len(), 1);
         assert!(s.images().unwrap().is_empty());
     }
 
