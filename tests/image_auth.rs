@@ -18,14 +18,16 @@ use std::sync::{Arc, Mutex};
 
 const TOKEN: &str = "tok-123";
 
+/// Token requests seen: (query, authorization header).
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 /// A read-only registry with Bearer auth, serving one OCI layout. Stopped
 /// (and its thread joined) on drop.
 struct TokenRegistry {
     addr: String,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
-    /// Token requests seen: (query, authorization header).
-    token_requests: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    token_requests: Seen,
 }
 
 struct Req {
@@ -73,7 +75,7 @@ impl TokenRegistry {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let stop = Arc::new(AtomicBool::new(false));
-        let token_requests = Arc::new(Mutex::new(Vec::new()));
+        let token_requests: Seen = Arc::new(Mutex::new(Vec::new()));
         let want_basic = basic.map(|(u, p)| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))));
         let (stop2, reqs, addr2) = (stop.clone(), token_requests.clone(), addr.clone());
         let thread = std::thread::spawn(move || {

@@ -113,7 +113,7 @@ impl RegistryOptions {
         let mut out = Vec::new();
         if domain == DOCKER_HUB {
             out.extend(self.mirrors.iter().cloned());
-            if !(self.mirror_only && !self.mirrors.is_empty()) {
+            if !self.mirror_only || self.mirrors.is_empty() {
                 out.push(format!("https://{DOCKER_HUB_API}"));
             }
         } else {

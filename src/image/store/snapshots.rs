@@ -128,12 +128,19 @@ impl ImageStore {
     }
 }
 
+/// Whether the inode changed last more than `secs` ago. ctime, not mtime:
+/// a snapshot's mtime is the layer's (set from the tar), while ctime is
+/// set by the kernel, also by the commit's rename.
 fn older_than(path: &Path, secs: u64) -> bool {
-    std::fs::symlink_metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.elapsed().ok())
-        .is_some_and(|age| age.as_secs() > secs)
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    now - m.ctime() > secs as i64
 }
 
 fn normalize(p: &Path) -> PathBuf {
