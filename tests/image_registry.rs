@@ -5,7 +5,7 @@ mod image_common;
 
 use image_common::*;
 use rcompose::image::manifest::Platform;
-use rcompose::image::pull::{pull, LayerStatus, PullEvent, PullOptions, Progress};
+use rcompose::image::pull::{pull, pull_all, LayerStatus, PullEvent, PullOptions, PullPolicy, Progress};
 use rcompose::image::store::ImageStore;
 use rcompose::image::{ImageError, Reference};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -301,5 +301,32 @@ fn leftovers_of_a_killed_pull_do_not_get_in_the_way() {
     std::fs::write(tmp.join("bin/busybox"), b"half").unwrap();
     let p = pull(&store, &reference(&reg, "busybox"), &opts(), Arc::new(|_| {})).unwrap();
     assert!(store.layer_dirs(&store.load(&p.manifest).unwrap()).unwrap()[0].join("bin/busybox").is_file());
+    assert_no_leftovers(root.path());
+}
+
+#[test]
+fn pulls_several_images_and_reports_each() {
+    if !registry_prereqs("pulls_several_images_and_reports_each") {
+        return;
+    }
+    let reg = Registry::start("");
+    reg.seed(&oci("busybox"), "a:latest", &[]);
+    reg.seed(&oci("whiteouts"), "b:latest", &[]);
+    let root = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(root.path()).unwrap();
+    let refs = [reference(&reg, "a"), reference(&reg, "b"), reference(&reg, "missing")];
+    let results = pull_all(&store, &refs, PullPolicy::Missing, &opts(), Arc::new(|_| {})).unwrap();
+    assert_eq!(results.len(), 3);
+    for (r, res) in &results {
+        match r.path() {
+            "missing" => assert!(matches!(res, Err(ImageError::RegistryNotFound { .. })), "{res:?}"),
+            _ => assert!(matches!(res, Ok(Some(_))), "{r}: {res:?}"),
+        }
+    }
+    // present now: `missing` policy does not contact the registry again
+    let again = pull_all(&store, &refs[..2], PullPolicy::Missing, &opts(), Arc::new(|_| {})).unwrap();
+    assert!(again.iter().all(|(_, r)| matches!(r, Ok(None))));
+    let never = pull_all(&store, &refs[2..], PullPolicy::Never, &opts(), Arc::new(|_| {})).unwrap();
+    assert!(matches!(never[0].1, Err(ImageError::NotFound { .. })));
     assert_no_leftovers(root.path());
 }

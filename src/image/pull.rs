@@ -529,6 +529,41 @@ pub fn ensure(
     }
 }
 
+/// Pulls several images at once, as `rcompose pull` does for a project's
+/// services; each result is reported separately so the caller can honor
+/// `--ignore-pull-failures`. Images a name already points to are skipped
+/// per `policy`.
+pub fn pull_all(
+    store: &ImageStore,
+    references: &[Reference],
+    policy: PullPolicy,
+    opts: &PullOptions,
+    progress: Progress,
+) -> Result<Vec<(Reference, Result<Option<Pulled>>)>> {
+    let rt = runtime()?;
+    Ok(rt.block_on(async {
+        let jobs = references.iter().map(|r| {
+            let progress = progress.clone();
+            async move {
+                let present = store.find(&r.to_string()).map(|f| !f.is_empty());
+                let result = match (policy, present) {
+                    (_, Err(e)) => Err(e),
+                    (PullPolicy::Always, _) | (PullPolicy::Missing, Ok(false)) => {
+                        pull_async(store, r, opts, progress).await.map(Some)
+                    }
+                    (_, Ok(true)) => Ok(None),
+                    (PullPolicy::Never, Ok(false)) => Err(ImageError::NotFound {
+                        reference: format!("{} (pull policy is never)", r.familiar()),
+                    }),
+                };
+                (r.clone(), result)
+            }
+        });
+        // Images share layers and the link: a few at a time, like Compose.
+        stream::iter(jobs).buffer_unordered(4).collect::<Vec<_>>().await
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
