@@ -15,6 +15,11 @@
 //!    directory (`unpack`); both are committed by rename only once both
 //!    digests match (`store`);
 //! 5. **record the name** → manifest in the store's index (`store`).
+//!
+//! Around it: `push` (blobs the registry lacks, mounts, then the manifest),
+//! `archive` (docker-archive and OCI archives, both ways), `ops` (tag, rm,
+//! prune/GC, inspect, history, import), `unpack` (the only code that
+//! writes layer content, and the security boundary for it).
 
 pub mod archive;
 pub mod digest;

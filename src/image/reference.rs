@@ -400,6 +400,18 @@ mod tests {
         assert!(e.to_string().contains("must be lowercase"), "{e}");
     }
 
+    proptest::proptest! {
+        /// Any input: no panic, and what parses prints back to itself.
+        #[test]
+        fn never_panics_and_round_trips(s in "\\PC{0,80}|[a-z0-9._:/@-]{0,60}") {
+            if let Ok(r) = Reference::parse(&s) {
+                let again = Reference::parse(&r.to_string()).unwrap();
+                proptest::prop_assert_eq!(again, r.clone());
+                let _ = r.familiar();
+            }
+        }
+    }
+
     #[test]
     fn separators() {
         for ok in ["a.b", "a_b", "a__b", "a---b", "a1-2.3_4"] {

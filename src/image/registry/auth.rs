@@ -110,6 +110,15 @@ mod tests {
         assert_eq!(c[0].params["scope"], "repository:library/redis:pull");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn never_panics(s in "\\PC{0,120}|[a-zA-Z =,\"\\\\]{0,60}") {
+            for c in parse_challenges(&s) {
+                proptest::prop_assert!(!c.scheme.is_empty());
+            }
+        }
+    }
+
     #[test]
     fn parses_several_and_unquoted() {
         let c = parse_challenges(r#"Basic realm="Registry Realm", Bearer realm=https://x/token,service=reg"#);
