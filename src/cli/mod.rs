@@ -3,6 +3,7 @@
 
 mod config;
 mod global;
+pub mod image;
 mod report;
 mod yaml_out;
 
@@ -32,6 +33,13 @@ pub enum Command {
     /// Parse, resolve and render the Compose file in canonical format
     #[command(alias = "convert")]
     Config(config::ConfigArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+    /// Log in to a registry
+    Login(image::LoginArgs),
+    /// Log out from a registry
+    Logout(image::LogoutArgs),
     /// Show the rcompose version information
     Version(VersionArgs),
 }
@@ -68,6 +76,9 @@ fn run(cli: Cli) -> Result<ExitCode, report::Failure> {
     let out = report::Output::new(&cli.global);
     match cli.command {
         Command::Config(args) => config::run(&cli.global, args, &out),
+        Command::Image(cmd) => engine_result(&out, image::run(cmd, &crate::store::Root::from_env())),
+        Command::Login(args) => engine_result(&out, image::login(&args)),
+        Command::Logout(args) => engine_result(&out, image::logout(&args)),
         Command::Version(args) => {
             let v = env!("CARGO_PKG_VERSION");
             let text = if args.short {
@@ -83,6 +94,14 @@ fn run(cli: Cli) -> Result<ExitCode, report::Failure> {
     }
 }
 
+/// An engine command's exit code, or its error printed once.
+fn engine_result<E: std::fmt::Display>(out: &report::Output, r: Result<i32, E>) -> Result<ExitCode, report::Failure> {
+    match r {
+        Ok(code) => Ok(ExitCode::from(u8::try_from(code).unwrap_or(1))),
+        Err(e) => Err(out.error(&e.to_string())),
+    }
+}
+
 /// Write to stdout, mapping a closed pipe to [`report::Failure::BrokenPipe`].
 pub(crate) fn write_stdout(bytes: &[u8]) -> Result<(), report::Failure> {
     let mut lock = std::io::stdout().lock();
@@ -93,5 +112,16 @@ pub(crate) fn write_stdout(bytes: &[u8]) -> Result<(), report::Failure> {
             eprintln!("rcompose: cannot write output: {e}");
             Err(report::Failure::Reported)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap checks flag clashes only when a command is parsed: check them all.
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }
