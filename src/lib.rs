@@ -1,1 +1,2 @@
 pub mod compose;
+pub mod runtime;
