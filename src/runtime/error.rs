@@ -76,6 +76,22 @@ pub enum RuntimeError {
     CorruptState { path: PathBuf, reason: String },
 }
 
+/// An error and its sources, `: `-separated (libcontainer's top-level
+/// messages alone rarely say what went wrong).
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let msg = e.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        cur = e.source();
+    }
+    out
+}
+
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
 
 impl RuntimeError {

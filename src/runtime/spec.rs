@@ -140,7 +140,10 @@ fn process(spec: &ContainerSpec, inputs: &SpecInputs, caps: &[String]) -> Result
         return Err(invalid(spec, format!("working_dir {cwd:?} must be an absolute path")));
     }
 
-    let mut rlimits = vec![json!({ "type": "RLIMIT_NOFILE", "soft": 1048576u64, "hard": 1048576u64 })];
+    // No default rlimits: the container inherits the engine's (as Docker 25+
+    // does); raising a hard limit needs CAP_SYS_RESOURCE, which the engine
+    // may not have.
+    let mut rlimits: Vec<Value> = Vec::new();
     for u in &spec.ulimits {
         let typ = rlimit_type(&u.name).ok_or_else(|| RuntimeError::Ulimit {
             name: u.name.clone(),
@@ -173,8 +176,13 @@ fn process(spec: &ContainerSpec, inputs: &SpecInputs, caps: &[String]) -> Result
             "permitted": caps,
         },
         "rlimits": rlimits,
-        "noNewPrivileges": spec.security.no_new_privileges,
     });
+    // Only when asked: libcontainer loads seccomp late (after dropping
+    // CAP_SYS_ADMIN, which then requires no_new_privs) whenever the field is
+    // present, even `false`.
+    if spec.security.no_new_privileges {
+        process["noNewPrivileges"] = json!(true);
+    }
     if !inputs.user.additional_gids.is_empty() {
         process["user"]["additionalGids"] = json!(inputs.user.additional_gids);
     }
@@ -502,7 +510,7 @@ mod tests {
         assert!(eff.contains(&Capability::NetBindService));
         assert!(!eff.contains(&Capability::SysAdmin));
         assert!(caps.inheritable().is_none() || caps.inheritable().as_ref().unwrap().is_empty());
-        assert_eq!(p.no_new_privileges(), Some(false));
+        assert_eq!(p.no_new_privileges(), None);
 
         let linux = s.linux().as_ref().unwrap();
         let ns: Vec<LinuxNamespaceType> = linux.namespaces().as_ref().unwrap().iter().map(|n| n.typ()).collect();
