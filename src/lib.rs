@@ -1,2 +1,3 @@
 pub mod compose;
 pub mod runtime;
+pub mod supervisor;

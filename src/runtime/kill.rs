@@ -27,6 +27,9 @@ pub fn kill(roots: &Roots, id: &str, signal: Signal, all: bool) -> Result<()> {
             action: "signal",
         });
     }
+    // libcontainer has its own nix version: hand the signal over by number.
+    let signal = libcontainer::signal::Signal::try_from(signal as i32)
+        .map_err(|e| RuntimeError::engine(id, "signal", chain(&e)))?;
     container
         .kill(signal, all)
         .map_err(|e| RuntimeError::engine(id, "signal", chain(&e)))

@@ -34,10 +34,9 @@ pub fn mount_rootfs(paths: &ContainerPaths, lower_dirs: &[PathBuf]) -> Result<()
     }
     let mut fds: Vec<OwnedFd> = Vec::with_capacity(lower_dirs.len());
     for dir in lower_dirs {
-        let raw = open(dir.as_path(), OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        let fd = open(dir.as_path(), OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|e| RuntimeError::sys("failed to open image snapshot", dir, e))?;
-        // SAFETY: `open` just returned this descriptor and nothing else owns it.
-        fds.push(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) });
+        fds.push(fd);
     }
     let lower: Vec<String> = fds.iter().map(|fd| format!("/proc/self/fd/{}", fd.as_raw_fd())).collect();
     let options = format!(
