@@ -1,0 +1,177 @@
+//! Creating a container: [`prepare`] assembles its directory, root
+//! filesystem and OCI bundle once; [`create`] makes its init process (stopped
+//! before `exec`, waiting for `start`) — again on every restart.
+//!
+//! libcontainer's `build()` makes the calling process non-dumpable, sets its
+//! `oom_score_adj` and briefly changes its working directory: call it from
+//! the container's supervisor (or a test), never from a multi-threaded CLI.
+//! A process-wide lock keeps two builds in one process from racing on the
+//! working directory. A failed build can leave zombie children: a
+//! supervisor, which has no other children, reaps them (`reap_zombies`).
+
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::default::DefaultExecutor;
+
+use super::cgroups;
+use super::config::ContainerSpec;
+use super::error::{chain, Result, RuntimeError};
+use super::rootfs;
+use super::seccomp::Host;
+use super::spec::{self, SpecInputs};
+use super::state::{validate_id, write_json, ContainerState, Roots};
+use super::user;
+
+static ENGINE_LOCK: Mutex<()> = Mutex::new(());
+
+/// Held while libcontainer changes process-wide state (working directory).
+pub(crate) fn engine_lock() -> std::sync::MutexGuard<'static, ()> {
+    ENGINE_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The static init binary for `init: true`: `$RCOMPOSE_INIT`, else Debian's
+/// `tini-static`, else Docker's `docker-init`.
+pub fn find_init_binary() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("RCOMPOSE_INIT").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    [
+        "/usr/bin/tini-static",
+        "/usr/bin/docker-init",
+        "/usr/libexec/docker/docker-init",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+}
+
+/// Stdio of the container's init; `None` inherits the caller's.
+#[derive(Debug, Default)]
+pub struct Stdio {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+/// Sets up everything the container's processes will share: its directory,
+/// `spec.json`, the overlay root, `/etc` files, populated volumes and the OCI
+/// bundle (`config.json`). On error, what was done is undone.
+pub fn prepare(roots: &Roots, spec: &ContainerSpec) -> Result<ContainerState> {
+    validate_id(&spec.id)?;
+    let paths = roots.container(&spec.id);
+    if paths.dir.exists() {
+        return Err(RuntimeError::Exists { id: spec.id.clone() });
+    }
+    fs::create_dir_all(&paths.dir).map_err(|e| RuntimeError::io("failed to create", &paths.dir, e))?;
+    let result = (|| {
+        write_json(&paths.spec(), spec)?;
+        rootfs::mount_rootfs(&paths, &spec.lower_dirs)?;
+        rootfs::write_etc_files(&paths, spec)?;
+        rootfs::populate_volumes(&paths, spec)?;
+        write_oci_config(roots, spec)?;
+        let state = ContainerState::new(&spec.id);
+        paths.write_state(&state)?;
+        Ok(state)
+    })();
+    if result.is_err() {
+        let _ = rootfs::unmount_rootfs(&paths);
+        let _ = fs::remove_dir_all(&paths.dir);
+    }
+    result
+}
+
+/// Generates `config.json` from the spec and the image's files in the
+/// mounted rootfs.
+fn write_oci_config(roots: &Roots, spec: &ContainerSpec) -> Result<()> {
+    let paths = roots.container(&spec.id);
+    let rootfs_dir = paths.rootfs();
+    let passwd = rootfs::read_image_file(&rootfs_dir, "etc/passwd");
+    let group = rootfs::read_image_file(&rootfs_dir, "etc/group");
+    let user_spec = spec.user.as_deref().or(spec.image.user.as_deref());
+    let exec_user = user::resolve(user_spec, &spec.group_add, passwd.as_deref(), group.as_deref())?;
+    let inputs = SpecInputs {
+        rootfs: rootfs_dir,
+        user: exec_user,
+        hosts_file: paths.hosts(),
+        hostname_file: paths.hostname(),
+        resolv_conf: paths.resolv_conf(),
+        init_binary: if spec.init { find_init_binary() } else { None },
+        cgroups_path: cgroups::cgroups_path(&spec.id),
+        swap_accounting: cgroups::swap_accounting(),
+        host: Host::current(),
+    };
+    let oci = spec::build(spec, &inputs)?;
+    write_json(&paths.oci_config(), &oci)
+}
+
+/// Creates the container's init process from the prepared bundle and
+/// returns its PID; it waits for [`super::start::start`].
+pub fn create(roots: &Roots, id: &str, stdio: Stdio) -> Result<i32> {
+    validate_id(id)?;
+    let paths = roots.container(id);
+    if !paths.oci_config().is_file() {
+        return Err(RuntimeError::NotFound {
+            id: id.to_string(),
+            root: roots.containers(),
+        });
+    }
+    let engine_root = roots.engine_root();
+    fs::create_dir_all(&engine_root).map_err(|e| RuntimeError::io("failed to create", &engine_root, e))?;
+    // A previous process of this container (killed supervisor, crash) may
+    // have left libcontainer's state behind.
+    super::delete::delete_engine_state(roots, id)?;
+
+    let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_executor(DefaultExecutor {})
+        .with_root_path(&engine_root)
+        .map_err(|e| RuntimeError::engine(id, "create", chain(&e)))?;
+    if let Some(fd) = stdio.stdin {
+        builder = builder.with_stdin(fd);
+    }
+    if let Some(fd) = stdio.stdout {
+        builder = builder.with_stdout(fd);
+    }
+    if let Some(fd) = stdio.stderr {
+        builder = builder.with_stderr(fd);
+    }
+    let container = {
+        let _guard = engine_lock();
+        let cwd = std::env::current_dir().ok();
+        let built = builder
+            .validate_id()
+            .map_err(|e| RuntimeError::engine(id, "create", chain(&e)))?
+            .as_init(&paths.dir)
+            .with_systemd(false)
+            .with_detach(true)
+            .build();
+        if let Some(cwd) = cwd {
+            let _ = std::env::set_current_dir(cwd);
+        }
+        built.map_err(|e| RuntimeError::engine(id, "create", chain(&e)))?
+    };
+    container
+        .pid()
+        .map(|p| p.as_raw())
+        .ok_or_else(|| RuntimeError::engine(id, "create", "libcontainer reported no init PID"))
+}
+
+/// Reaps every exited child without blocking. Only for a process whose
+/// children are all its own containers' (the supervisor).
+pub fn reap_zombies() {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        if status == WaitStatus::StillAlive {
+            break;
+        }
+    }
+}
+
+/// Whether `path` holds a prepared container.
+pub fn exists(roots: &Roots, id: &str) -> bool {
+    Path::new(&roots.container(id).oci_config()).is_file()
+}

@@ -1,0 +1,493 @@
+//! The supervisor process of one container (the `rcompose` binary run as
+//! `rcompose __supervise <id>`). Single-threaded on purpose: libcontainer
+//! forks, and a fork in a threaded process is only safe in narrow ways.
+//!
+//! 1. daemonize: fork; the parent waits for "started" (or the error) on a
+//!    pipe and exits with it, so the CLI gets a synchronous answer; the child
+//!    starts a new session;
+//! 2. runs: create + start the container with its stdout/stderr on pipes;
+//!    poll the pipes (→ json-file log), the control socket, the signal pipe
+//!    (SIGCHLD, SIGTERM) and the stop deadline until the init exits;
+//! 3. records the exit (code, OOM, time), removes the process' engine state
+//!    and applies the restart policy with backoff, serving the control
+//!    socket while it waits;
+//! 4. when no restart follows: final state, socket removed, exit.
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, pipe2, setsid, ForkResult, Pid};
+
+use super::logs::{LogWriter, Stream};
+use super::protocol::{Request, Response};
+use super::restart;
+use crate::runtime::state::ContainerPaths;
+use crate::runtime::{self, cgroups, defaults, parse_signal, ContainerSpec, ContainerState, Roots, Status, Stdio};
+
+static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    let fd = SIGNAL_PIPE.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let byte = sig as u8;
+        // SAFETY: write(2) is async-signal-safe; the buffer is a local byte.
+        unsafe {
+            libc::write(fd, &byte as *const u8 as *const libc::c_void, 1);
+        }
+    }
+}
+
+/// Entry point of `rcompose __supervise <id>`; returns the exit code.
+pub fn main(roots: Roots, id: &str) -> i32 {
+    let (ready_r, ready_w) = match pipe2(OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("supervisor for {id}: cannot create a pipe: {e}");
+            return 1;
+        }
+    };
+    // SAFETY: called first thing in a freshly exec'd, single-threaded process.
+    match unsafe { fork() } {
+        Err(e) => {
+            eprintln!("supervisor for {id}: cannot fork: {e}");
+            1
+        }
+        Ok(ForkResult::Parent { .. }) => {
+            drop(ready_w);
+            let mut answer = String::new();
+            let _ = File::from(ready_r).read_to_string(&mut answer);
+            match answer.strip_prefix("ok") {
+                Some(_) => 0,
+                None => {
+                    let msg = answer.trim();
+                    if msg.is_empty() {
+                        eprintln!("supervisor for {id} exited before starting the container");
+                    } else {
+                        eprintln!("{msg}");
+                    }
+                    1
+                }
+            }
+        }
+        Ok(ForkResult::Child) => {
+            drop(ready_r);
+            let _ = setsid();
+            let mut ready = Some(File::from(ready_w));
+            let code = match Supervisor::new(roots, id) {
+                Ok(mut sup) => sup.run(&mut ready),
+                Err(msg) => {
+                    report(&mut ready, &msg);
+                    1
+                }
+            };
+            code
+        }
+    }
+}
+
+fn report(ready: &mut Option<File>, msg: &str) {
+    if let Some(mut f) = ready.take() {
+        let _ = f.write_all(msg.as_bytes());
+    }
+}
+
+struct StopRequest {
+    deadline: Instant,
+    killed: bool,
+}
+
+struct Supervisor {
+    roots: Roots,
+    paths: ContainerPaths,
+    spec: ContainerSpec,
+    state: ContainerState,
+    log: LogWriter,
+    listener: UnixListener,
+    signals: OwnedFd,
+    stop: Option<StopRequest>,
+}
+
+impl Supervisor {
+    fn new(roots: Roots, id: &str) -> Result<Supervisor, String> {
+        let paths = roots.container(id);
+        let spec = paths.read_spec().map_err(|e| e.to_string())?;
+        let mut state = paths.read_state().map_err(|e| e.to_string())?;
+        state.supervisor_pid = Some(std::process::id() as i32);
+        state.stopped_by_user = false;
+        state.error = None;
+
+        let (sig_r, sig_w) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| format!("signal pipe: {e}"))?;
+        SIGNAL_PIPE.store(sig_w.as_raw_fd(), Ordering::Relaxed);
+        std::mem::forget(sig_w);
+        let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::SA_RESTART, SigSet::empty());
+        for sig in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+            // SAFETY: the handler only calls write(2) on a pipe.
+            unsafe { sigaction(sig, &action) }.map_err(|e| format!("installing a {sig} handler: {e}"))?;
+        }
+
+        let sock = paths.control_socket();
+        let _ = fs::remove_file(&sock);
+        let listener = UnixListener::bind(&sock)
+            .map_err(|e| format!("cannot listen on control socket {}: {e}", sock.display()))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("control socket {}: {e}", sock.display()))?;
+        let log = LogWriter::open(&paths.log(), spec.log.clone())
+            .map_err(|e| format!("cannot open log {}: {e}", paths.log().display()))?;
+        Ok(Supervisor {
+            roots,
+            paths,
+            spec,
+            state,
+            log,
+            listener,
+            signals: sig_r,
+            stop: None,
+        })
+    }
+
+    fn save(&self) {
+        if let Err(e) = self.paths.write_state(&self.state) {
+            eprintln!("supervisor for {}: {e}", self.spec.id);
+        }
+    }
+
+    fn run(&mut self, ready: &mut Option<File>) -> i32 {
+        let mut delay: Option<Duration> = None;
+        loop {
+            let started = Instant::now();
+            let code = match self.run_once(ready) {
+                Ok(code) => code,
+                Err(msg) => {
+                    self.state.error = Some(msg.clone());
+                    report(ready, &msg);
+                    127
+                }
+            };
+            self.state.status = Status::Exited;
+            self.state.pid = None;
+            self.state.exit_code = Some(code);
+            self.state.finished_at = Some(Utc::now());
+            let restart = ready.is_none()
+                && restart::should_restart(
+                    self.spec.restart,
+                    code,
+                    self.state.restart_count,
+                    self.state.stopped_by_user || self.stop.is_some(),
+                );
+            if !restart {
+                break;
+            }
+            let wait = restart::next_delay(delay, started.elapsed());
+            delay = Some(wait);
+            self.state.status = Status::Restarting;
+            self.state.restart_count += 1;
+            self.save();
+            if !self.serve_until(Instant::now() + wait) {
+                self.state.status = Status::Exited;
+                break;
+            }
+        }
+        self.state.supervisor_pid = None;
+        self.save();
+        let _ = fs::remove_file(self.paths.control_socket());
+        0
+    }
+
+    /// Serves the control socket until `until`; false if asked to stop.
+    fn serve_until(&mut self, until: Instant) -> bool {
+        loop {
+            let now = Instant::now();
+            if now >= until {
+                return true;
+            }
+            let timeout =
+                PollTimeout::try_from((until - now).as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX);
+            let mut fds = [
+                PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
+            ];
+            let _ = poll(&mut fds, timeout);
+            let readable = |f: &PollFd| f.revents().is_some_and(|r| r.intersects(PollFlags::POLLIN));
+            let (sig, conn) = (readable(&fds[0]), readable(&fds[1]));
+            if sig && self.drain_signals().1 {
+                self.state.stopped_by_user = true;
+                return false;
+            }
+            if conn {
+                self.accept();
+                if self.stop.is_some() {
+                    self.state.stopped_by_user = true;
+                    return false;
+                }
+            }
+            crate::runtime::create::reap_zombies();
+        }
+    }
+
+    /// One run of the container; returns its exit code.
+    fn run_once(&mut self, ready: &mut Option<File>) -> Result<i32, String> {
+        let id = self.spec.id.clone();
+        let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("stdout pipe: {e}"))?;
+        let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("stderr pipe: {e}"))?;
+        let devnull = File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
+        let stdio = Stdio {
+            stdin: Some(OwnedFd::from(devnull)),
+            stdout: Some(out_w),
+            stderr: Some(err_w),
+        };
+        let pid = match runtime::create(&self.roots, &id, stdio) {
+            Ok(pid) => pid,
+            Err(e) => {
+                runtime::create::reap_zombies();
+                let _ = runtime::delete::delete_engine_state(&self.roots, &id);
+                return Err(e.to_string());
+            }
+        };
+        if let Err(e) = runtime::start(&self.roots, &id) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = waitpid(Pid::from_raw(pid), None);
+            let _ = runtime::delete::delete_engine_state(&self.roots, &id);
+            return Err(e.to_string());
+        }
+        self.state.status = Status::Running;
+        self.state.pid = Some(pid);
+        self.state.started_at = Some(Utc::now());
+        self.state.exit_code = None;
+        self.state.oom_killed = false;
+        self.save();
+        report(ready, "ok");
+
+        let mut outs: [Option<OwnedFd>; 2] = [Some(out_r), Some(err_r)];
+        let mut exit: Option<i32> = None;
+        let mut exited_at: Option<Instant> = None;
+        loop {
+            if exit.is_some()
+                && (outs.iter().all(Option::is_none) || exited_at.is_some_and(|t| t.elapsed() > Duration::from_secs(2)))
+            {
+                break;
+            }
+            let timeout = self.poll_timeout(exit.is_some());
+            let mut fds: Vec<PollFd> = vec![
+                PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
+            ];
+            let out_idx: Vec<usize> = (0..2).filter(|i| outs[*i].is_some()).collect();
+            for i in &out_idx {
+                if let Some(fd) = &outs[*i] {
+                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                }
+            }
+            let _ = poll(&mut fds, timeout);
+            let revents: Vec<PollFlags> = fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect();
+            drop(fds);
+            let ready_in = |r: PollFlags| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR);
+
+            if ready_in(revents[0]) {
+                let (children, stop) = self.drain_signals();
+                if stop {
+                    self.begin_stop(None, pid);
+                }
+                if children {
+                    if let Some(code) = reap(pid) {
+                        exit = Some(code);
+                        exited_at = Some(Instant::now());
+                    }
+                }
+            }
+            if ready_in(revents[1]) {
+                if let Some(req_stop) = self.accept_with_pid(pid) {
+                    self.begin_stop(req_stop, pid);
+                }
+            }
+            for (n, i) in out_idx.iter().enumerate() {
+                if ready_in(revents[2 + n]) {
+                    let stream = if *i == 0 { Stream::Stdout } else { Stream::Stderr };
+                    if !self.pump(&mut outs[*i], stream) {
+                        outs[*i] = None;
+                        let _ = self.log.flush_partial(stream);
+                    }
+                }
+            }
+            if let Some(stop) = &mut self.stop {
+                if !stop.killed && Instant::now() >= stop.deadline {
+                    stop.killed = true;
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            }
+            if exit.is_none() {
+                if let Some(code) = reap(pid) {
+                    exit = Some(code);
+                    exited_at = Some(Instant::now());
+                }
+            }
+        }
+        let _ = self.log.flush_partial(Stream::Stdout);
+        let _ = self.log.flush_partial(Stream::Stderr);
+        self.state.oom_killed = cgroups::oom_killed(&id);
+        if let Err(e) = runtime::delete::delete_engine_state(&self.roots, &id) {
+            eprintln!("supervisor for {id}: {e}");
+        }
+        runtime::create::reap_zombies();
+        Ok(exit.unwrap_or(137))
+    }
+
+    fn poll_timeout(&self, exited: bool) -> PollTimeout {
+        if exited {
+            return PollTimeout::from(100u16);
+        }
+        match &self.stop {
+            Some(s) if !s.killed => {
+                let ms = s
+                    .deadline
+                    .saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .min(60_000) as i32;
+                PollTimeout::try_from(ms.max(1)).unwrap_or(PollTimeout::MAX)
+            }
+            _ => PollTimeout::from(1000u16),
+        }
+    }
+
+    /// Reads what is available; false at end of stream.
+    fn pump(&mut self, fd: &mut Option<OwnedFd>, stream: Stream) -> bool {
+        let Some(f) = fd else { return false };
+        let mut buf = [0u8; 16384];
+        match nix::unistd::read(f.as_fd(), &mut buf) {
+            Ok(0) => false,
+            Ok(n) => {
+                if let Err(e) = self.log.feed(stream, &buf[..n]) {
+                    eprintln!("supervisor for {}: writing the log: {e}", self.spec.id);
+                }
+                true
+            }
+            Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// Empties the signal pipe: (a child changed state, a stop was asked).
+    fn drain_signals(&mut self) -> (bool, bool) {
+        let mut children = false;
+        let mut stop = false;
+        let mut buf = [0u8; 64];
+        while let Ok(n) = nix::unistd::read(self.signals.as_fd(), &mut buf) {
+            if n == 0 {
+                break;
+            }
+            for &b in &buf[..n] {
+                match b as i32 {
+                    libc::SIGCHLD => children = true,
+                    _ => stop = true,
+                }
+            }
+        }
+        (children, stop)
+    }
+
+    fn stop_signal(&self) -> Signal {
+        self.spec
+            .stop_signal
+            .as_deref()
+            .or(self.spec.image.stop_signal.as_deref())
+            .and_then(parse_signal)
+            .unwrap_or(Signal::SIGTERM)
+    }
+
+    fn begin_stop(&mut self, grace_ms: Option<u64>, pid: i32) {
+        self.state.stopped_by_user = true;
+        if self.stop.is_some() {
+            return;
+        }
+        let grace = grace_ms
+            .or(self.spec.stop_grace_period_ms)
+            .unwrap_or(defaults::DEFAULT_STOP_GRACE_MS);
+        let sig = self.stop_signal();
+        let _ = kill(Pid::from_raw(pid), sig);
+        let killed = grace == 0;
+        if killed {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        self.stop = Some(StopRequest {
+            deadline: Instant::now() + Duration::from_millis(grace),
+            killed,
+        });
+        self.save();
+    }
+
+    /// Accepts control connections while no container process runs.
+    fn accept(&mut self) {
+        if let Some(grace) = self.accept_with_pid(0) {
+            self.stop = Some(StopRequest {
+                deadline: Instant::now() + Duration::from_millis(grace.unwrap_or(0)),
+                killed: true,
+            });
+        }
+    }
+
+    /// Answers pending requests; `Some(grace)` when a stop was asked.
+    fn accept_with_pid(&mut self, pid: i32) -> Option<Option<u64>> {
+        let mut stop = None;
+        while let Ok((conn, _)) = self.listener.accept() {
+            let request = read_request(&conn);
+            let response = match request {
+                Err(msg) => Response::Error(msg),
+                Ok(Request::Status) => Response::State(Box::new(self.state.clone())),
+                Ok(Request::Stop { grace_ms }) => {
+                    stop = Some(grace_ms);
+                    Response::Stopping
+                }
+                Ok(Request::Kill { signal }) => match parse_signal(&signal) {
+                    None => Response::Error(format!("unknown signal {signal:?}")),
+                    Some(_) if pid == 0 => Response::Error(format!("container {} is not running", self.spec.id)),
+                    Some(sig) => match kill(Pid::from_raw(pid), sig) {
+                        Ok(()) => Response::Done,
+                        Err(e) => Response::Error(format!("signal {sig} to PID {pid}: {e}")),
+                    },
+                },
+            };
+            let mut conn = conn;
+            if let Ok(mut bytes) = serde_json::to_vec(&response) {
+                bytes.push(b'\n');
+                let _ = conn.write_all(&bytes);
+            }
+        }
+        stop
+    }
+}
+
+fn read_request(conn: &UnixStream) -> Result<Request, String> {
+    conn.set_nonblocking(false).map_err(|e| e.to_string())?;
+    conn.set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(conn)
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the request: {e}"))?;
+    serde_json::from_str(&line).map_err(|e| format!("malformed request {line:?}: {e}"))
+}
+
+/// Reaps exited children; the exit code of `pid` if it was among them.
+fn reap(pid: i32) -> Option<i32> {
+    let mut code = None;
+    loop {
+        match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => break,
+            Ok(status) => {
+                if status.pid() == Some(Pid::from_raw(pid)) {
+                    code = runtime::wait::exit_code(status);
+                }
+            }
+        }
+    }
+    code
+}
