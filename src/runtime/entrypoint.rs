@@ -49,70 +49,6 @@ pub fn shell_form(image: &ImageConfig, line: &str) -> Vec<String> {
     argv
 }
 
-/// Splits a command string the way Compose does for `command: a "b c"`
-/// (POSIX shell words: quotes and backslashes, no expansion).
-pub fn split_words(line: &str) -> std::result::Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            ' ' | '\t' | '\n' => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(ch) => cur.push(ch),
-                        None => return Err(format!("unterminated single quote in {line:?}")),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(ch @ ('"' | '\\' | '$' | '`')) => cur.push(ch),
-                            Some('\n') => {}
-                            Some(ch) => {
-                                cur.push('\\');
-                                cur.push(ch);
-                            }
-                            None => return Err(format!("unterminated double quote in {line:?}")),
-                        },
-                        Some(ch) => cur.push(ch),
-                        None => return Err(format!("unterminated double quote in {line:?}")),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some('\n') => {}
-                    Some(ch) => cur.push(ch),
-                    None => return Err(format!("trailing backslash in {line:?}")),
-                }
-            }
-            ch => {
-                in_word = true;
-                cur.push(ch);
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    Ok(words)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,16 +126,5 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(shell_form(&img, "true"), v(&["/bin/bash", "-euc", "true"]));
-    }
-
-    #[test]
-    fn split_words_handles_quotes() {
-        assert_eq!(
-            split_words(r#"sh -c 'echo "a b"' "x\"y" z\ w"#).unwrap(),
-            v(&["sh", "-c", "echo \"a b\"", "x\"y", "z w"])
-        );
-        assert_eq!(split_words("  ").unwrap(), Vec::<String>::new());
-        assert_eq!(split_words("''").unwrap(), v(&[""]));
-        assert!(split_words("'open").is_err());
     }
 }
