@@ -2,6 +2,8 @@ pub mod cli;
 pub mod compose;
 pub mod image;
 pub mod network;
+pub mod project;
 pub mod runtime;
 pub mod store;
 pub mod supervisor;
+pub mod volume;

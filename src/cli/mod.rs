@@ -4,7 +4,13 @@
 mod config;
 mod global;
 pub mod image;
+mod lifecycle;
+mod load;
+mod logs;
+mod progress;
+mod ps;
 mod report;
+mod up;
 mod yaml_out;
 
 use std::io::Write;
@@ -30,6 +36,30 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Create and start containers
+    Up(up::UpArgs),
+    /// Stop and remove containers, networks
+    Down(up::DownArgs),
+    /// Creates containers for a service
+    Create(up::CreateArgs),
+    /// List containers
+    Ps(ps::PsArgs),
+    /// View output from containers
+    Logs(logs::LogsArgs),
+    /// Start services
+    Start(lifecycle::ServicesArgs),
+    /// Stop services
+    Stop(lifecycle::StopArgs),
+    /// Restart service containers
+    Restart(lifecycle::StopArgs),
+    /// Force stop service containers
+    Kill(lifecycle::KillArgs),
+    /// Removes stopped service containers
+    Rm(lifecycle::RmArgs),
+    /// List running compose projects
+    Ls(ps::LsArgs),
+    /// Print the public port for a port binding
+    Port(ps::PortArgs),
     /// Parse, resolve and render the Compose file in canonical format
     #[command(alias = "convert")]
     Config(config::ConfigArgs),
@@ -75,6 +105,18 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode, report::Failure> {
     let out = report::Output::new(&cli.global);
     match cli.command {
+        Command::Up(args) => up::up(&cli.global, args, &out),
+        Command::Down(args) => up::down(&cli.global, args, &out),
+        Command::Create(args) => up::create(&cli.global, args, &out),
+        Command::Ps(args) => ps::run_ps(&cli.global, args, &out),
+        Command::Logs(args) => logs::run(&cli.global, args, &out),
+        Command::Start(args) => lifecycle::start(&cli.global, args, &out),
+        Command::Stop(args) => lifecycle::stop(&cli.global, args, &out),
+        Command::Restart(args) => lifecycle::restart(&cli.global, args, &out),
+        Command::Kill(args) => lifecycle::kill(&cli.global, args, &out),
+        Command::Rm(args) => lifecycle::rm(&cli.global, args, &out),
+        Command::Ls(args) => ps::run_ls(&cli.global, args, &out),
+        Command::Port(args) => ps::run_port(&cli.global, args, &out),
         Command::Config(args) => config::run(&cli.global, args, &out),
         Command::Image(cmd) => engine_result(&out, image::run(cmd, &crate::store::Root::from_env())),
         Command::Login(args) => engine_result(&out, image::login(&args)),

@@ -30,6 +30,11 @@ impl Output {
         Output { color }
     }
 
+    /// Whether to print colours and graphics.
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
     pub fn stdout(&self, bytes: &[u8]) -> Result<(), Failure> {
         super::write_stdout(bytes)
     }

@@ -49,29 +49,39 @@ type Result<T> = std::result::Result<T, SupervisorError>;
 /// with the reason it could not start.
 pub fn start(exe: &Path, roots: &Roots, id: &str) -> Result<ContainerState> {
     let paths = roots.container(id);
-    let supervisor_log = std::fs::File::create(paths.dir.join("supervisor.log"))
-        .map_err(|e| runtime::RuntimeError::io("failed to create", paths.dir.join("supervisor.log"), e))?;
-    let output = Command::new(exe)
+    let log_path = paths.dir.join("supervisor.log");
+    let open_log = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| runtime::RuntimeError::io("failed to open", &log_path, e))
+    };
+    let supervisor_log = open_log()?;
+    let offset = supervisor_log.metadata().map(|m| m.len()).unwrap_or(0);
+    // The supervisor's stderr is its log file, not a pipe: the daemonized
+    // half keeps it open for its whole life, and a pipe would make us wait
+    // for that.
+    let exit = Command::new(exe)
         .arg(SUPERVISE_ARG)
         .arg(id)
         .env("RCOMPOSE_ROOT", &roots.root)
         .env("RCOMPOSE_RUN", &roots.run)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|child| child.wait_with_output())
+        .stderr(supervisor_log)
+        .status()
         .map_err(|source| SupervisorError::Spawn {
             exe: exe.display().to_string(),
             id: id.to_string(),
             source,
         })?;
-    // The daemonized supervisor keeps writing its own diagnostics here.
-    let _ = supervisor_log;
-    if !output.status.success() {
+    if !exit.success() {
+        let text = std::fs::read(&log_path).unwrap_or_default();
+        let start = (offset as usize).min(text.len());
         return Err(SupervisorError::StartFailed {
             id: id.to_string(),
-            message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            message: String::from_utf8_lossy(&text[start..]).trim().to_string(),
         });
     }
     Ok(status(roots, id)?)
@@ -101,11 +111,27 @@ fn request(roots: &Roots, id: &str, req: &Request) -> Result<Option<Response>> {
         .map_err(|e| protocol(e.to_string()))?;
     let mut bytes = serde_json::to_vec(req).map_err(|e| protocol(e.to_string()))?;
     bytes.push(b'\n');
-    conn.write_all(&bytes).map_err(|e| protocol(e.to_string()))?;
+    // A supervisor that is exiting closes its socket under us: that is
+    // the same as no supervisor, and the state file has the answer.
+    let gone = |e: &std::io::Error| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::ConnectionRefused
+        )
+    };
+    match conn.write_all(&bytes) {
+        Ok(()) => {}
+        Err(e) if gone(&e) => return Ok(None),
+        Err(e) => return Err(protocol(e.to_string())),
+    }
     let mut line = String::new();
-    BufReader::new(&conn)
-        .read_line(&mut line)
-        .map_err(|e| protocol(format!("reading the answer: {e}")))?;
+    match BufReader::new(&conn).read_line(&mut line) {
+        Ok(_) => {}
+        Err(e) if gone(&e) => return Ok(None),
+        Err(e) => return Err(protocol(format!("reading the answer: {e}"))),
+    }
     if line.is_empty() {
         return Ok(None);
     }

@@ -8,6 +8,7 @@ pub mod logs;
 pub mod process;
 pub mod protocol;
 pub mod restart;
+pub mod services;
 
 use crate::runtime::Roots;
 

@@ -1,0 +1,55 @@
+//! Loading the project a command acts on, and the engine it acts with.
+
+use crate::compose::{self, model::Project};
+use crate::project::{Engine, ProjectError, Target};
+
+use super::report::{Failure, Output};
+use super::GlobalArgs;
+
+/// Loads the Compose files (diagnostics printed). With `by_name`, a missing
+/// file is fine when `-p` names the project: commands such as `down` and
+/// `ps` then work from the containers' labels alone, as Docker Compose does.
+pub fn target(global: &GlobalArgs, services: &[String], by_name: bool, out: &Output) -> Result<Target, Failure> {
+    let opts = global.load_options(services).map_err(|e| out.error(&e.to_string()))?;
+    match compose::load(&opts) {
+        Ok(loaded) => {
+            out.diagnostics(&loaded.warnings, &loaded.sources);
+            let project = loaded
+                .project
+                .ok_or_else(|| out.error("the project could not be read into its model"))?;
+            Ok(Target {
+                project,
+                name: loaded.name,
+                working_dir: loaded.project_dir,
+                config_files: loaded.files,
+            })
+        }
+        Err(e) => {
+            let missing = e
+                .diags
+                .iter()
+                .any(|d| d.message.contains("no configuration file provided"));
+            match (&global.project_name, by_name && missing && global.files.is_empty()) {
+                (Some(name), true) => Ok(Target {
+                    project: Project::default(),
+                    name: name.clone(),
+                    working_dir: opts.cwd.clone(),
+                    config_files: Vec::new(),
+                }),
+                _ => {
+                    out.diagnostics(&e.diags, &e.sources);
+                    Err(Failure::Reported)
+                }
+            }
+        }
+    }
+}
+
+pub fn engine(out: &Output) -> Result<Engine, Failure> {
+    Engine::from_env().map_err(|e| out.error(&e.to_string()))
+}
+
+/// Prints a project error once.
+pub fn fail(out: &Output, e: ProjectError) -> Failure {
+    out.error(&e.to_string())
+}

@@ -1,0 +1,165 @@
+//! `start`, `stop`, `restart`, `kill` and `rm` on existing containers.
+
+use std::time::Duration;
+
+use crate::compose::graph;
+use crate::runtime::MountSpec;
+use crate::supervisor::client;
+
+use super::container;
+use super::down::{remove_all, stop_in_order};
+use super::engine::Engine;
+use super::error::{ProjectError, Result};
+use super::events::{Kind, Sink, Step};
+use super::inventory::{self, Existing};
+use super::lock::project_lock;
+use super::Target;
+
+/// The project's non-one-off containers of the named services (all when none).
+pub fn containers_of(engine: &Engine, target: &Target, services: &[String]) -> Result<Vec<Existing>> {
+    target.check_services(services)?;
+    Ok(inventory::list(engine, &target.name)?
+        .into_iter()
+        .filter(|c| !c.oneoff && (services.is_empty() || services.contains(&c.service)))
+        .collect())
+}
+
+pub fn start(engine: &Engine, target: &Target, services: &[String], sink: &dyn Sink) -> Result<()> {
+    let _lock = project_lock(engine, &target.name)?;
+    let found = containers_of(engine, target, services)?;
+    if found.is_empty() {
+        return Err(ProjectError::Other(
+            "no containers to start; create them with `rcompose up` or `rcompose create`".into(),
+        ));
+    }
+    let levels = graph::start_levels(&target.project).unwrap_or_default();
+    for level in levels {
+        let group: Vec<&Existing> = found
+            .iter()
+            .filter(|c| level.contains(&c.service) && !c.running())
+            .collect();
+        let errors: Vec<ProjectError> = std::thread::scope(|scope| {
+            let hs: Vec<_> = group
+                .iter()
+                .map(|c| {
+                    scope.spawn(move || {
+                        let step = Step::begin(sink, Kind::Container, &c.id, "Starting");
+                        let r = container::start(engine, &c.id);
+                        match &r {
+                            Ok(()) => step.end("Started"),
+                            Err(_) => step.fail("Error"),
+                        }
+                        r
+                    })
+                })
+                .collect();
+            hs.into_iter()
+                .filter_map(|h| h.join().ok().and_then(|r| r.err()))
+                .collect()
+        });
+        if let Some(e) = errors.into_iter().next() {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+pub fn stop(
+    engine: &Engine,
+    target: &Target,
+    services: &[String],
+    grace: Option<Duration>,
+    sink: &dyn Sink,
+) -> Result<()> {
+    let _lock = project_lock(engine, &target.name)?;
+    let found = containers_of(engine, target, services)?;
+    let refs: Vec<&Existing> = found.iter().collect();
+    stop_in_order(engine, target, &refs, grace, sink);
+    Ok(())
+}
+
+pub fn restart(
+    engine: &Engine,
+    target: &Target,
+    services: &[String],
+    grace: Option<Duration>,
+    sink: &dyn Sink,
+) -> Result<()> {
+    {
+        let _lock = project_lock(engine, &target.name)?;
+        let found = containers_of(engine, target, services)?;
+        let refs: Vec<&Existing> = found.iter().collect();
+        stop_in_order(engine, target, &refs, grace, sink);
+    }
+    start(engine, target, services, sink)
+}
+
+pub fn kill(engine: &Engine, target: &Target, services: &[String], signal: &str, sink: &dyn Sink) -> Result<()> {
+    let found = containers_of(engine, target, services)?;
+    let mut first = None;
+    for c in found.iter().filter(|c| c.running()) {
+        let step = Step::begin(sink, Kind::Container, &c.id, "Killing");
+        match client::signal(&engine.roots, &c.id, signal) {
+            Ok(()) => step.end("Killed"),
+            Err(e) => {
+                step.fail("Error");
+                first.get_or_insert(ProjectError::from(e));
+            }
+        }
+    }
+    match first {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// `rm`: removes stopped containers (running ones too with `stop_first`);
+/// `volumes` also removes their anonymous volumes. Returns what was removed.
+pub fn rm(
+    engine: &Engine,
+    target: &Target,
+    services: &[String],
+    stop_first: bool,
+    volumes: bool,
+    confirm: &dyn Fn(&[String]) -> bool,
+    sink: &dyn Sink,
+) -> Result<Vec<String>> {
+    let _lock = project_lock(engine, &target.name)?;
+    let mut found: Vec<Existing> = inventory::list(engine, &target.name)?
+        .into_iter()
+        .filter(|c| services.is_empty() || services.contains(&c.service))
+        .collect();
+    target.check_services(services)?;
+    if stop_first {
+        let refs: Vec<&Existing> = found.iter().filter(|c| c.running()).collect();
+        stop_in_order(engine, target, &refs, None, sink);
+        found = inventory::list(engine, &target.name)?
+            .into_iter()
+            .filter(|c| services.is_empty() || services.contains(&c.service))
+            .collect();
+    }
+    let stopped: Vec<&Existing> = found.iter().filter(|c| !c.running()).collect();
+    let names: Vec<String> = stopped.iter().map(|c| c.id.clone()).collect();
+    if names.is_empty() || !confirm(&names) {
+        return Ok(Vec::new());
+    }
+    let anonymous: Vec<String> = stopped
+        .iter()
+        .flat_map(|c| c.spec.mounts.iter())
+        .filter_map(|m| match m {
+            MountSpec::Volume { source, .. } => source.parent()?.file_name().map(|n| n.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+        .collect();
+    let problems = remove_all(engine, &stopped, sink);
+    if volumes {
+        for v in anonymous {
+            let _ = engine.volumes.remove(&v, &[]);
+        }
+    }
+    match problems.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(names),
+    }
+}

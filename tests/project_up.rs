@@ -1,0 +1,356 @@
+//! The orchestrator end to end (root): the built binary on busybox
+//! projects in private state roots. See `project_support` for the harness.
+
+mod project_support;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use project_support::project;
+
+/// A service that exits promptly on SIGTERM (busybox sh as PID 1 ignores
+/// signals without a trap).
+const LOOP: &str = r#"["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]"#;
+
+fn started_at(p: &project_support::Project, c: &str) -> chrono::DateTime<chrono::Utc> {
+    p.state(c)["started_at"].as_str().unwrap().parse().unwrap()
+}
+
+#[test]
+fn up_honours_depends_on_and_is_idempotent() {
+    let Some(p) = project("deps", 11) else { return };
+    p.compose(&format!(
+        r#"
+services:
+  init:
+    image: busybox:test
+    command: ["sh", "-c", "sleep 0.5; echo init done"]
+  web:
+    image: busybox:test
+    command: {LOOP}
+  other:
+    image: busybox:test
+    command: {LOOP}
+  app:
+    image: busybox:test
+    command: {LOOP}
+    depends_on:
+      init: {{condition: service_completed_successfully}}
+      web: {{condition: service_started}}
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+"#
+    ));
+    let (_, err) = p.ok(&["up", "-d"]);
+    assert!(err.contains("Network rct-deps_default  Created"), "{err}");
+    let app = format!("{}-app-1", p.name);
+    let init = format!("{}-init-1", p.name);
+    let web = format!("{}-web-1", p.name);
+    let init_state = p.state(&init);
+    assert_eq!(init_state["status"], "exited");
+    assert_eq!(init_state["exit_code"], 0);
+    let init_finished: chrono::DateTime<chrono::Utc> = init_state["finished_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        started_at(&p, &app) >= init_finished,
+        "app started before init completed"
+    );
+    assert!(started_at(&p, &app) >= started_at(&p, &web));
+    // Independent services do not wait for the slow one.
+    assert!(started_at(&p, &format!("{}-other-1", p.name)) < init_finished);
+    assert_eq!(p.names().len(), 4);
+
+    let created = p.state(&app)["created_at"].clone();
+    let (_, err) = p.ok(&["up", "-d"]);
+    assert!(err.contains(&format!("Container {app}  Running")), "{err}");
+    assert!(!err.contains("Created") && !err.contains("Recreate"), "{err}");
+    assert_eq!(p.state(&app)["created_at"], created, "an unchanged container is kept");
+}
+
+#[test]
+fn a_failed_dependency_is_named_and_its_dependents_not_started() {
+    let Some(p) = project("depfail", 12) else { return };
+    p.compose(&format!(
+        r#"
+services:
+  migrate:
+    image: busybox:test
+    command: ["sh", "-c", "exit 3"]
+  app:
+    image: busybox:test
+    command: {LOOP}
+    depends_on:
+      migrate: {{condition: service_completed_successfully}}
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+"#
+    ));
+    let out = p.rc(&["up", "-d"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("dependency failed to start") && err.contains("rct-depfail-migrate-1") && err.contains("exit 3"),
+        "{err}"
+    );
+    assert!(!p.names().contains(&format!("{}-app-1", p.name)));
+}
+
+#[test]
+fn a_config_change_recreates_only_that_service() {
+    let Some(p) = project("recreate", 13) else { return };
+    let file = |cmd: &str| {
+        format!(
+            r#"
+services:
+  web:
+    image: busybox:test
+    command: {LOOP}
+  app:
+    image: busybox:test
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo {cmd}; while true; do sleep 0.1; done"]
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+"#
+        )
+    };
+    p.compose(&file("one"));
+    p.ok(&["up", "-d"]);
+    let web = format!("{}-web-1", p.name);
+    let app = format!("{}-app-1", p.name);
+    let web_created = p.state(&web)["created_at"].clone();
+    let app_created = p.state(&app)["created_at"].clone();
+    p.compose(&file("two"));
+    let (_, err) = p.ok(&["up", "-d"]);
+    assert!(err.contains(&format!("Container {app}  Recreated")), "{err}");
+    assert!(err.contains(&format!("Container {web}  Running")), "{err}");
+    assert_ne!(p.state(&app)["created_at"], app_created);
+    assert_eq!(p.state(&web)["created_at"], web_created);
+    p.eventually(10, "the new app's output", || p.logs(&["app"]).contains("two"));
+    // --force-recreate recreates even when nothing changed.
+    let (_, err) = p.ok(&["up", "-d", "--force-recreate", "web"]);
+    assert!(err.contains(&format!("Container {web}  Recreated")), "{err}");
+}
+
+#[test]
+fn orphans_are_reported_then_removed_on_request() {
+    let Some(p) = project("orphans", 14) else { return };
+    let two = format!(
+        "services:\n  a: {{image: busybox:test, command: {LOOP}}}\n  b: {{image: busybox:test, command: {LOOP}}}\nnetworks:\n  default:\n    ipam: {{config: [{{subnet: SUBNET}}]}}\n"
+    );
+    p.compose(&two);
+    p.ok(&["up", "-d"]);
+    p.compose(&two.replace(&format!("  b: {{image: busybox:test, command: {LOOP}}}\n"), ""));
+    let (_, err) = p.ok(&["up", "-d"]);
+    assert!(err.contains("Found orphan containers (rct-orphans-b-1)"), "{err}");
+    assert!(p.names().contains(&"rct-orphans-b-1".to_string()));
+    let (_, err) = p.ok(&["up", "-d", "--remove-orphans"]);
+    assert!(err.contains("Container rct-orphans-b-1  Removed"), "{err}");
+    assert_eq!(p.names(), vec!["rct-orphans-a-1"]);
+}
+
+#[test]
+fn scale_up_and_down() {
+    let Some(p) = project("scale", 15) else { return };
+    p.compose(&format!(
+        "services:\n  web: {{image: busybox:test, command: {LOOP}}}\nnetworks:\n  default:\n    ipam: {{config: [{{subnet: SUBNET}}]}}\n"
+    ));
+    p.ok(&["up", "-d", "--scale", "web=3"]);
+    assert_eq!(p.names(), vec!["rct-scale-web-1", "rct-scale-web-2", "rct-scale-web-3"]);
+    for c in p.ps() {
+        assert_eq!(c["State"], "running", "{c}");
+    }
+    let (_, err) = p.ok(&["up", "-d", "--scale", "web=1"]);
+    assert!(err.contains("Container rct-scale-web-3  Removed"), "{err}");
+    assert_eq!(p.names(), vec!["rct-scale-web-1"]);
+}
+
+#[test]
+fn down_v_removes_exactly_the_projects_resources() {
+    let Some(p) = project("downv", 16) else { return };
+    p.compose(&format!(
+        r#"
+services:
+  db:
+    image: busybox:test
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo kept > /data/f; while true; do sleep 0.1; done"]
+    volumes: ["data:/data", "/anon"]
+volumes:
+  data: {{}}
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+"#
+    ));
+    let other = rcompose::volume::VolumeStore::new(&p.root);
+    other.create("someone-elses", Default::default()).unwrap();
+    p.ok(&["up", "-d"]);
+    let data = p.root.join("volumes/rct-downv_data/_data/f");
+    p.eventually(10, "the volume to be written", || data.exists());
+    // Data in a named volume survives `down` without -v, and a new `up`.
+    p.ok(&["down", "-t", "1"]);
+    assert!(data.exists());
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+    p.ok(&["up", "-d"]);
+    let (_, err) = p.ok(&["down", "-v", "-t", "1"]);
+    assert!(err.contains("Volume rct-downv_data  Removed"), "{err}");
+    assert!(err.contains("Network rct-downv_default  Removed"), "{err}");
+    let left: Vec<String> = other.list().unwrap().into_iter().map(|v| v.name).collect();
+    assert_eq!(
+        left,
+        vec!["someone-elses"],
+        "only the project's volumes (named and anonymous) go"
+    );
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+    let links = std::process::Command::new("ip").args(["-br", "link"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&links.stdout).contains("rc-rct-downv"));
+}
+
+#[test]
+fn logs_follow_tail_two_services_while_one_restarts() {
+    let Some(p) = project("logs", 17) else { return };
+    p.compose(
+        r#"
+services:
+  ticker:
+    image: busybox:test
+    command: ["sh", "-c", "trap 'exit 0' TERM; i=0; while true; do i=$$((i+1)); echo tick $$i; sleep 0.2; done"]
+  crasher:
+    image: busybox:test
+    restart: on-failure:2
+    command: ["sh", "-c", "echo crasher up; sleep 0.5; exit 1"]
+networks:
+  default:
+    ipam: {config: [{subnet: SUBNET}]}
+"#,
+    );
+    p.ok(&["up", "-d"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let tail = p.logs(&["--tail=4", "ticker"]);
+    assert_eq!(tail.lines().count(), 4, "{tail}");
+    assert!(tail.lines().all(|l| l.starts_with("ticker-1  | tick ")), "{tail}");
+
+    let mut child = p
+        .command(&["logs", "-f", "--tail=4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(l);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let done = || {
+        let l = lines.lock().unwrap();
+        let ups = l.iter().filter(|x| x.contains("crasher-1  | crasher up")).count();
+        let ticks = l.iter().filter(|x| x.starts_with("ticker-1   | tick")).count();
+        ups >= 3 && ticks >= 10
+    };
+    while Instant::now() < deadline && !done() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let finished = done();
+    let l = lines.lock().unwrap();
+    assert!(finished, "followed output: {l:#?}");
+    // In time order: tick numbers only grow.
+    let ticks: Vec<u32> = l
+        .iter()
+        .filter_map(|x| x.strip_prefix("ticker-1   | tick "))
+        .map(|n| n.trim().parse().unwrap())
+        .collect();
+    assert!(ticks.windows(2).all(|w| w[1] == w[0] + 1), "{ticks:?}");
+    assert_eq!(p.state("rct-logs-crasher-1")["restart_count"], 2);
+}
+
+#[test]
+fn attached_up_streams_logs_and_stops_on_ctrl_c() {
+    let Some(p) = project("attached", 18) else { return };
+    p.compose(
+        r#"
+services:
+  web:
+    image: busybox:test
+    command: ["sh", "-c", "trap 'echo got TERM; exit 0' TERM; echo ready; while true; do sleep 0.1; done"]
+networks:
+  default:
+    ipam: {config: [{subnet: SUBNET}]}
+"#,
+    );
+    let mut child = p
+        .command(&["up"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "web-1  | ready\n");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("Gracefully stopping..."), "{err}");
+    assert!(err.contains("Container rct-attached-web-1  Stopped"), "{err}");
+    assert_eq!(p.state("rct-attached-web-1")["status"], "exited");
+    assert_eq!(p.state("rct-attached-web-1")["exit_code"], 0);
+    assert!(p.logs(&[]).contains("got TERM"));
+}
+
+#[test]
+fn concurrent_ups_are_serialized_by_the_project_lock() {
+    let Some(p) = project("lock", 19) else { return };
+    p.compose(&format!(
+        "services:\n  web: {{image: busybox:test, command: {LOOP}, scale: 3}}\nnetworks:\n  default:\n    ipam: {{config: [{{subnet: SUBNET}}]}}\n"
+    ));
+    let a = p.command(&["up", "-d"]).stderr(Stdio::piped()).spawn().unwrap();
+    let b = p.command(&["up", "-d"]).stderr(Stdio::piped()).spawn().unwrap();
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    assert_eq!(p.names(), vec!["rct-lock-web-1", "rct-lock-web-2", "rct-lock-web-3"]);
+    let created = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).matches("Created").count();
+    // One of them created the network and the three containers; the other found them.
+    assert_eq!(created(&a) + created(&b), 4);
+}
+
+#[test]
+fn a_killed_up_is_cleaned_up_by_down() {
+    let Some(p) = project("killed", 20) else { return };
+    let mut yaml = String::from("services:\n");
+    for i in 0..6 {
+        yaml.push_str(&format!("  s{i}: {{image: busybox:test, command: {LOOP}}}\n"));
+    }
+    yaml.push_str("networks:\n  default:\n    ipam: {config: [{subnet: SUBNET}]}\n");
+    p.compose(&yaml);
+    for delay_ms in [60u64, 150, 300] {
+        let mut child = p.command(&["up", "-d"]).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        p.ok(&["down", "-t", "1"]);
+        assert!(
+            p.leftovers().is_empty(),
+            "after a kill at {delay_ms} ms: {:?}",
+            p.leftovers()
+        );
+        let links = std::process::Command::new("ip").args(["-br", "link"]).output().unwrap();
+        assert!(!String::from_utf8_lossy(&links.stdout).contains("rc-rct-killed"));
+    }
+}
