@@ -354,3 +354,82 @@ fn a_killed_up_is_cleaned_up_by_down() {
         assert!(!String::from_utf8_lossy(&links.stdout).contains("rc-rct-killed"));
     }
 }
+
+#[test]
+fn run_rm_returns_the_exit_code_and_leaves_nothing() {
+    let Some(p) = project("run", 21) else { return };
+    p.compose(&format!(
+        r#"
+services:
+  db:
+    image: busybox:test
+    command: {LOOP}
+  tool:
+    image: busybox:test
+    depends_on: [db]
+    environment: [FROM_FILE=1]
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+"#
+    ));
+    let out = p.rc(&[
+        "run",
+        "--rm",
+        "-e",
+        "EXTRA=2",
+        "tool",
+        "sh",
+        "-c",
+        "echo $FROM_FILE$EXTRA; exit 7",
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "12\n");
+    // The dependency was started; the one-off is gone.
+    assert_eq!(p.names(), vec!["rct-run-db-1"]);
+    let (id, _) = p.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rct-run-once",
+        "tool",
+        "sh",
+        "-c",
+        "echo detached",
+    ]);
+    assert_eq!(id.trim(), "rct-run-once");
+    p.eventually(10, "the detached one-off to exit", || {
+        p.state("rct-run-once")["status"] == "exited"
+    });
+    assert!(p.names().contains(&"rct-run-once".to_string()));
+}
+
+#[test]
+fn volumes_networks_and_images_of_the_engine() {
+    let Some(p) = project("objects", 22) else { return };
+    p.compose(&format!(
+        "services:\n  a: {{image: busybox:test, command: {LOOP}, volumes: [\"v:/v\"], networks: [n]}}\nvolumes:\n  v: {{}}\nnetworks:\n  n:\n    ipam: {{config: [{{subnet: SUBNET}}]}}\n"
+    ));
+    p.ok(&["up", "-d"]);
+    let (ls, _) = p.ok(&["volume", "ls", "-q"]);
+    assert_eq!(ls, "rct-objects_v\n");
+    let out = p.rc(&["volume", "rm", "rct-objects_v"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by container rct-objects-a-1"));
+    let (ls, _) = p.ok(&["network", "ls", "-q"]);
+    assert_eq!(ls, "rct-objects_n\n");
+    let (inspect, _) = p.ok(&["network", "inspect", "rct-objects_n"]);
+    let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    assert_eq!(v[0]["Containers"][0], "rct-objects-a-1");
+    assert_eq!(v[0]["IPAM"]["Config"][0]["Subnet"], format!("10.232.{}.0/24", p.subnet));
+    let (images, _) = p.ok(&["images"]);
+    assert!(images.contains("rct-objects-a-1   busybox      test"), "{images}");
+    // An image in use survives `image prune -a`.
+    p.ok(&["image", "prune", "-a", "-f"]);
+    let (ls, _) = p.ok(&["image", "ls", "-q"]);
+    assert_eq!(ls.lines().count(), 1);
+    p.ok(&["down", "-t", "0"]);
+    p.ok(&["volume", "create", "extra"]);
+    let (pruned, _) = p.ok(&["volume", "prune", "-a", "-f"]);
+    assert!(pruned.contains("extra") && pruned.contains("rct-objects_v"), "{pruned}");
+}

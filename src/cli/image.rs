@@ -372,10 +372,15 @@ pub fn run(cmd: ImageCommand, root: &Path) -> Result<i32> {
             writeln!(out, "{id}").map_err(w)?;
         }
         ImageCommand::Prune(a) => {
-            // Containers are not known at this level yet: nothing is
-            // protected as in use. `project` passes the images its
-            // containers use when it calls ops::prune.
-            let (removed, reclaimed) = ops::prune(&store, a.all, &HashSet::new())?;
+            // Images that containers (of any project) were created from stay.
+            let in_use: HashSet<crate::image::Digest> = crate::project::Engine::from_env()
+                .ok()
+                .and_then(|e| crate::project::inventory::all(&e).ok())
+                .into_iter()
+                .flat_map(|all| all.into_values().flatten())
+                .filter_map(|c| c.label(crate::project::labels::IMAGE).and_then(|d| d.parse().ok()))
+                .collect();
+            let (removed, reclaimed) = ops::prune(&store, a.all, &in_use)?;
             if !removed.is_empty() {
                 writeln!(out, "Deleted Images:").map_err(w)?;
                 print_removed(out, &removed).map_err(w)?;

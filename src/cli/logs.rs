@@ -134,6 +134,7 @@ pub fn run(global: &GlobalArgs, args: LogsArgs, out: &Output) -> Result<ExitCode
         index: args.index,
         oneoff: false,
         until_exited: false,
+        container: None,
     };
     let mut printer = Printer::new(
         &target.name,

@@ -4,12 +4,15 @@
 mod config;
 mod global;
 pub mod image;
+mod images;
 mod lifecycle;
 mod load;
 mod logs;
+mod objects;
 mod progress;
 mod ps;
 mod report;
+mod run;
 mod up;
 mod yaml_out;
 
@@ -60,6 +63,20 @@ pub enum Command {
     Ls(ps::LsArgs),
     /// Print the public port for a port binding
     Port(ps::PortArgs),
+    /// Run a one-off command on a service
+    Run(run::RunArgs),
+    /// Pull service images
+    Pull(images::PullArgs),
+    /// Push service images
+    Push(images::PushArgs),
+    /// List images used by the created containers
+    Images(images::ImagesArgs),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(objects::VolumeCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(objects::NetworkCommand),
     /// Parse, resolve and render the Compose file in canonical format
     #[command(alias = "convert")]
     Config(config::ConfigArgs),
@@ -117,6 +134,12 @@ fn run(cli: Cli) -> Result<ExitCode, report::Failure> {
         Command::Rm(args) => lifecycle::rm(&cli.global, args, &out),
         Command::Ls(args) => ps::run_ls(&cli.global, args, &out),
         Command::Port(args) => ps::run_port(&cli.global, args, &out),
+        Command::Run(args) => run::run(&cli.global, args, &out),
+        Command::Pull(args) => images::pull(&cli.global, args, &out),
+        Command::Push(args) => images::push(&cli.global, args, &out),
+        Command::Images(args) => images::images(&cli.global, args, &out),
+        Command::Volume(cmd) => objects::volume(cmd, &out),
+        Command::Network(cmd) => objects::network(cmd, &out),
         Command::Config(args) => config::run(&cli.global, args, &out),
         Command::Image(cmd) => engine_result(&out, image::run(cmd, &crate::store::Root::from_env())),
         Command::Login(args) => engine_result(&out, image::login(&args)),

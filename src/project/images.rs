@@ -191,3 +191,87 @@ mod tests {
         assert!(policy("web", &s, None).is_err());
     }
 }
+
+/// `rcompose pull`: the images of the named services (all when none), in
+/// parallel. Services that only `build:` are skipped. Returns each image's
+/// outcome so that `--ignore-pull-failures` can be honoured by the caller.
+pub fn pull_project(
+    engine: &Engine,
+    target: &super::Target,
+    services: &[String],
+    policy: PullPolicy,
+    opts: &PullOptions,
+    sink: &dyn Sink,
+) -> Result<Vec<(String, String, Result<()>)>> {
+    target.check_services(services)?;
+    let mut wanted: Vec<(String, Reference)> = Vec::new();
+    for (name, s) in &target.project.services {
+        if !services.is_empty() && !services.contains(name) {
+            continue;
+        }
+        let Some(image) = &s.image else { continue };
+        if s.build.is_some() && s.pull_policy.as_deref() == Some("build") {
+            continue;
+        }
+        let r = Reference::parse(image).map_err(|source| ProjectError::Image {
+            service: name.clone(),
+            source: source.into(),
+        })?;
+        if !wanted.iter().any(|(_, w)| w == &r) {
+            wanted.push((name.clone(), r));
+        }
+    }
+    let refs: Vec<Reference> = wanted.iter().map(|(_, r)| r.clone()).collect();
+    for (name, _) in &wanted {
+        super::events::done(sink, Kind::Image, name, "Pulling");
+    }
+    let results = pull::pull_all(&engine.images, &refs, policy, opts, pull::no_progress())?;
+    Ok(results
+        .into_iter()
+        .map(|(r, res)| {
+            let service = wanted
+                .iter()
+                .find(|(_, w)| w == &r)
+                .map(|(s, _)| s.clone())
+                .unwrap_or_default();
+            let res = match res {
+                Ok(_) => {
+                    super::events::done(sink, Kind::Image, &service, "Pulled");
+                    Ok(())
+                }
+                Err(source) => {
+                    super::events::done(sink, Kind::Image, &service, "Error");
+                    Err(ProjectError::Image {
+                        service: service.clone(),
+                        source,
+                    })
+                }
+            };
+            (service, r.to_string(), res)
+        })
+        .collect())
+}
+
+/// `rcompose push`: the images of services that name one, as they are in
+/// the store. Returns (service, image) pairs to push, in order; services
+/// whose image is not in the store are refused with their name.
+pub fn push_list(engine: &Engine, target: &super::Target, services: &[String]) -> Result<Vec<(String, String)>> {
+    target.check_services(services)?;
+    let mut out = Vec::new();
+    for (name, s) in &target.project.services {
+        if !services.is_empty() && !services.contains(name) {
+            continue;
+        }
+        let Some(image) = &s.image else { continue };
+        if engine.images.find(image)?.is_empty() {
+            return Err(ProjectError::service(
+                name,
+                format!("image {image} is not in the store: pull or load it first"),
+            ));
+        }
+        if !out.iter().any(|(_, i)| i == image) {
+            out.push((name.clone(), image.clone()));
+        }
+    }
+    Ok(out)
+}

@@ -33,6 +33,8 @@ pub struct LogOptions {
     pub oneoff: bool,
     /// Stop following once every followed container has exited (attached `up`).
     pub until_exited: bool,
+    /// Only this container (attached `run`).
+    pub container: Option<String>,
 }
 
 /// One line of one container's output.
@@ -114,6 +116,7 @@ fn select(engine: &Engine, target: &Target, opts: &LogOptions) -> Result<Vec<Exi
         .filter(|c| opts.services.is_empty() || opts.services.contains(&c.service))
         .filter(|c| opts.oneoff || !c.oneoff)
         .filter(|c| opts.index.is_none_or(|i| c.number == i))
+        .filter(|c| opts.container.as_ref().is_none_or(|n| &c.id == n))
         .collect())
 }
 
