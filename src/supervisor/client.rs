@@ -229,6 +229,7 @@ fn stop_unsupervised(
         }
     }
     runtime::delete::delete_engine_state(roots, id)?;
+    super::services::teardown(&paths);
     state.status = Status::Exited;
     state.pid = None;
     state.supervisor_pid = None;

@@ -30,6 +30,7 @@ use nix::unistd::{fork, pipe2, setsid, ForkResult, Pid};
 use super::logs::{LogWriter, Stream};
 use super::protocol::{Request, Response};
 use super::restart;
+use super::services::{self, NetworkServices, ServicesProcess};
 use crate::runtime::state::ContainerPaths;
 use crate::runtime::{self, cgroups, defaults, parse_signal, ContainerSpec, ContainerState, Roots, Status, Stdio};
 
@@ -114,6 +115,8 @@ struct Supervisor {
     listener: UnixListener,
     signals: OwnedFd,
     stop: Option<StopRequest>,
+    /// DNS record, responder and published ports (`services.json`).
+    network: Option<NetworkServices>,
 }
 
 impl Supervisor {
@@ -143,6 +146,7 @@ impl Supervisor {
             .map_err(|e| format!("control socket {}: {e}", sock.display()))?;
         let log = LogWriter::open(&paths.log(), spec.log.clone())
             .map_err(|e| format!("cannot open log {}: {e}", paths.log().display()))?;
+        let network = services::read(&paths).map_err(|e| e.to_string())?;
         Ok(Supervisor {
             roots,
             paths,
@@ -152,6 +156,7 @@ impl Supervisor {
             listener,
             signals: sig_r,
             stop: None,
+            network,
         })
     }
 
@@ -162,10 +167,30 @@ impl Supervisor {
     }
 
     fn run(&mut self, ready: &mut Option<File>) -> i32 {
+        // Before the first container process: the responder must answer its
+        // first lookup, and a taken port must fail `start`, not a later one.
+        let services_process = match &self.network {
+            None => None,
+            Some(net) => match ServicesProcess::start(&self.paths, net) {
+                Ok(p) => p,
+                Err(msg) => {
+                    self.state.error = Some(msg.clone());
+                    self.state.supervisor_pid = None;
+                    self.save();
+                    let _ = fs::remove_file(self.paths.control_socket());
+                    report(ready, &msg);
+                    return 1;
+                }
+            },
+        };
         let mut delay: Option<Duration> = None;
         loop {
             let started = Instant::now();
-            let code = match self.run_once(ready) {
+            let code = self.run_once(ready);
+            if let Some(net) = &self.network {
+                services::withdraw_record(net);
+            }
+            let code = match code {
                 Ok(code) => code,
                 Err(msg) => {
                     self.state.error = Some(msg.clone());
@@ -197,6 +222,10 @@ impl Supervisor {
                 break;
             }
         }
+        if let Some(p) = services_process {
+            p.stop();
+        }
+        services::teardown(&self.paths);
         self.state.supervisor_pid = None;
         self.save();
         let _ = fs::remove_file(self.paths.control_socket());
@@ -265,6 +294,9 @@ impl Supervisor {
         self.state.exit_code = None;
         self.state.oom_killed = false;
         self.save();
+        if let Some(net) = &self.network {
+            services::publish_record(net);
+        }
         report(ready, "ok");
 
         let mut outs: [Option<OwnedFd>; 2] = [Some(out_r), Some(err_r)];
