@@ -2,6 +2,7 @@
 //! command turns its arguments into a call below and prints what comes back.
 
 mod config;
+mod exec;
 mod global;
 pub mod image;
 mod images;
@@ -65,6 +66,8 @@ pub enum Command {
     Port(ps::PortArgs),
     /// Run a one-off command on a service
     Run(run::RunArgs),
+    /// Execute a command in a running container
+    Exec(exec::ExecArgs),
     /// Pull service images
     Pull(images::PullArgs),
     /// Push service images
@@ -135,6 +138,7 @@ fn run(cli: Cli) -> Result<ExitCode, report::Failure> {
         Command::Ls(args) => ps::run_ls(&cli.global, args, &out),
         Command::Port(args) => ps::run_port(&cli.global, args, &out),
         Command::Run(args) => run::run(&cli.global, args, &out),
+        Command::Exec(args) => exec::run(&cli.global, args, &out),
         Command::Pull(args) => images::pull(&cli.global, args, &out),
         Command::Push(args) => images::push(&cli.global, args, &out),
         Command::Images(args) => images::images(&cli.global, args, &out),

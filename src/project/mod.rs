@@ -22,6 +22,7 @@ pub mod down;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod exec;
 pub mod hash;
 pub mod images;
 pub mod inventory;

@@ -413,10 +413,8 @@ fn healthcheck(service: &str, s: &Service) -> Result<Option<Healthcheck>> {
         }));
     }
     let test = match h.test.as_deref() {
-        // Only timings given: the image's test with these timings. The
-        // runtime takes a whole healthcheck, so this is resolved later by
-        // the caller, which has the image; here, no test means the image's.
-        None => return Ok(None),
+        // Only timings: the supervisor applies them to the image's test.
+        None => HealthTest::Inherit,
         Some([]) => HealthTest::None,
         Some([kind, rest @ ..]) => match kind.as_str() {
             "NONE" => HealthTest::None,

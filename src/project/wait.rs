@@ -58,12 +58,7 @@ pub fn until(engine: &Engine, ids: &[String], cond: Condition, deadline: Option<
                     (_, Some(Health::Starting)) => false,
                     (_, None) => {
                         let spec = engine.roots.container(id).read_spec()?;
-                        let has_check = spec
-                            .healthcheck
-                            .as_ref()
-                            .or(spec.image.healthcheck.as_ref())
-                            .is_some_and(|h| h.test != crate::runtime::HealthTest::None);
-                        if !has_check {
+                        if crate::supervisor::health::effective(&spec).is_none() {
                             return Err(ProjectError::Dependency {
                                 message: format!("container {id} has no healthcheck configured"),
                             });

@@ -317,6 +317,8 @@ pub enum HealthTest {
     Cmd(Vec<String>),
     /// `CMD-SHELL`: run through the image's shell.
     CmdShell(String),
+    /// No test given, only timings: the image's test with these timings.
+    Inherit,
 }
 
 /// A healthcheck; durations in milliseconds, `None` for Docker's defaults

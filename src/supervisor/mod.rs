@@ -4,6 +4,7 @@
 //! `client`; the wire types are in `protocol`.
 
 pub mod client;
+pub mod health;
 pub mod logs;
 pub mod process;
 pub mod protocol;

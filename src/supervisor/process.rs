@@ -27,6 +27,7 @@ use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, 
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, setsid, ForkResult, Pid};
 
+use super::health::{self, Monitor};
 use super::logs::{LogWriter, Stream};
 use super::protocol::{Request, Response};
 use super::restart;
@@ -293,6 +294,8 @@ impl Supervisor {
         self.state.started_at = Some(Utc::now());
         self.state.exit_code = None;
         self.state.oom_killed = false;
+        self.state.health = None;
+        let mut health = health::effective(&self.spec).map(|check| Monitor::new(check, &mut self.state));
         self.save();
         if let Some(net) = &self.network {
             services::publish_record(net);
@@ -308,11 +311,30 @@ impl Supervisor {
             {
                 break;
             }
-            let timeout = self.poll_timeout(exit.is_some());
+            let mut timeout = self.poll_timeout(exit.is_some());
+            if let Some(h) = health.as_ref().filter(|_| exit.is_none()) {
+                let ms = h
+                    .deadline()
+                    .saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .min(60_000) as i32;
+                let ms = PollTimeout::try_from(ms.max(1)).unwrap_or(PollTimeout::MAX);
+                if ms < timeout {
+                    timeout = ms;
+                }
+            }
             let mut fds: Vec<PollFd> = vec![
                 PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
                 PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
             ];
+            let probe_idx = match health.as_ref().and_then(|h| h.output_fd()) {
+                Some(fd) => {
+                    fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                    Some(fds.len() - 1)
+                }
+                None => None,
+            };
+            let out_base = fds.len();
             let out_idx: Vec<usize> = (0..2).filter(|i| outs[*i].is_some()).collect();
             for i in &out_idx {
                 if let Some(fd) = &outs[*i] {
@@ -330,7 +352,7 @@ impl Supervisor {
                     self.begin_stop(None, pid);
                 }
                 if children {
-                    if let Some(code) = reap(pid) {
+                    if let Some(code) = self.reap(pid, &mut health) {
                         exit = Some(code);
                         exited_at = Some(Instant::now());
                     }
@@ -341,8 +363,13 @@ impl Supervisor {
                     self.begin_stop(req_stop, pid);
                 }
             }
+            if let (Some(i), Some(h)) = (probe_idx, health.as_mut()) {
+                if ready_in(revents[i]) {
+                    h.read_output();
+                }
+            }
             for (n, i) in out_idx.iter().enumerate() {
-                if ready_in(revents[2 + n]) {
+                if ready_in(revents[out_base + n]) {
                     let stream = if *i == 0 { Stream::Stdout } else { Stream::Stderr };
                     if !self.pump(&mut outs[*i], stream) {
                         outs[*i] = None;
@@ -357,10 +384,20 @@ impl Supervisor {
                 }
             }
             if exit.is_none() {
-                if let Some(code) = reap(pid) {
+                if let Some(code) = self.reap(pid, &mut health) {
                     exit = Some(code);
                     exited_at = Some(Instant::now());
                 }
+            }
+            match (&mut health, exit) {
+                (Some(h), None) => {
+                    if let Some(outcome) = h.tick(&self.roots, &id) {
+                        h.failed_to_start(outcome, &mut self.state);
+                        self.save();
+                    }
+                }
+                (Some(h), Some(_)) => h.abort(),
+                _ => {}
             }
         }
         let _ = self.log.flush_partial(Stream::Stdout);
@@ -371,6 +408,22 @@ impl Supervisor {
         }
         runtime::create::reap_zombies();
         Ok(exit.unwrap_or(137))
+    }
+
+    /// Reaps children: the container's init (its exit code) and health
+    /// probes (their results are recorded).
+    fn reap(&mut self, pid: i32, health: &mut Option<Monitor>) -> Option<i32> {
+        let mut changed = false;
+        let state = &mut self.state;
+        let code = reap_all(pid, |child, code| {
+            if let Some(h) = health.as_mut() {
+                changed |= h.finished(child, code, state);
+            }
+        });
+        if changed {
+            self.save();
+        }
+        code
     }
 
     fn poll_timeout(&self, exited: bool) -> PollTimeout {
@@ -508,15 +561,20 @@ fn read_request(conn: &UnixStream) -> Result<Request, String> {
     serde_json::from_str(&line).map_err(|e| format!("malformed request {line:?}: {e}"))
 }
 
-/// Reaps exited children; the exit code of `pid` if it was among them.
-fn reap(pid: i32) -> Option<i32> {
+/// Reaps exited children, handing every other child's exit to `other`.
+fn reap_all(pid: i32, mut other: impl FnMut(i32, i32)) -> Option<i32> {
     let mut code = None;
     loop {
         match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) | Err(_) => break,
             Ok(status) => {
-                if status.pid() == Some(Pid::from_raw(pid)) {
-                    code = runtime::wait::exit_code(status);
+                let (Some(p), Some(c)) = (status.pid(), runtime::wait::exit_code(status)) else {
+                    continue;
+                };
+                if p == Pid::from_raw(pid) {
+                    code = Some(c);
+                } else {
+                    other(p.as_raw(), c);
                 }
             }
         }
