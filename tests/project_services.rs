@@ -1,0 +1,242 @@
+//! The orchestrator end to end (root), part 2: `exec`, healthchecks with
+//! `service_healthy`, and services reaching each other by name and from the
+//! host through a published port. Harness: `project_support`.
+
+mod project_support;
+
+use std::io::Write;
+use std::process::Stdio;
+
+use project_support::project;
+
+const LOOP: &str = r#"["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]"#;
+
+fn field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
+    status.lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim()))
+}
+
+#[test]
+fn exec_runs_in_the_container_with_its_environment_user_and_confinement() {
+    let Some(p) = project("exec", 23) else { return };
+    p.compose(&format!(
+        r#"
+services:
+  web:
+    image: busybox:test
+    command: {LOOP}
+    environment: {{FROM_SERVICE: "svc"}}
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+"#
+    ));
+    p.ok(&["up", "-d"]);
+    let container = format!("{}-web-1", p.name);
+
+    // Environment of the service plus -e, exit code passed through.
+    let out = p.rc(&[
+        "exec",
+        "-T",
+        "-e",
+        "EXTRA=x y",
+        "web",
+        "sh",
+        "-c",
+        "echo $FROM_SERVICE/$EXTRA; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "svc/x y\n");
+
+    // Same PID namespace, hostname, capabilities and seccomp as the init.
+    let (so, _) = p.ok(&[
+        "exec",
+        "-T",
+        "web",
+        "sh",
+        "-c",
+        "hostname; cat /proc/self/status; echo INIT; cat /proc/1/status",
+    ]);
+    let (mine, init) = so.split_once("INIT\n").unwrap();
+    assert_eq!(mine.lines().next(), Some(container.as_str()));
+    for key in ["CapEff:", "CapBnd:", "Seccomp:"] {
+        assert_eq!(field(mine, key), field(init, key), "{key} differs:\n{mine}");
+    }
+    assert_eq!(field(mine, "Seccomp:"), Some("2"), "seccomp filter not in force");
+    // Its PID is small: it lives in the container's PID namespace.
+    let pid: u32 = field(mine, "Pid:").unwrap().parse().unwrap();
+    assert!(pid < 100, "exec'd process has host PID {pid}");
+
+    // -u and -w; a non-root user has no effective capabilities.
+    let (so, _) = p.ok(&[
+        "exec",
+        "-T",
+        "-u",
+        "nobody",
+        "-w",
+        "/tmp",
+        "web",
+        "sh",
+        "-c",
+        "id -u; pwd; grep CapEff /proc/self/status",
+    ]);
+    assert_eq!(so, "65534\n/tmp\nCapEff:\t0000000000000000\n");
+
+    // stdin is passed through.
+    let mut child = p
+        .command(&["exec", "-T", "web", "sh", "-c", "tr a-z A-Z"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"piped in\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "PIPED IN\n");
+
+    // A missing command: Docker's 127 and a message naming it.
+    let out = p.rc(&["exec", "-T", "web", "no-such-tool"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-tool"));
+
+    // -d returns at once; the process runs on in the container.
+    p.ok(&["exec", "-d", "web", "sh", "-c", "sleep 0.3; echo later > /tmp/detached"]);
+    p.eventually(5, "the detached exec", || {
+        p.rc(&["exec", "-T", "web", "cat", "/tmp/detached"]).stdout == b"later\n"
+    });
+
+    // Not running: a clear error.
+    p.ok(&["stop", "-t", "0", "web"]);
+    let out = p.rc(&["exec", "-T", "web", "true"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not running"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn service_healthy_waits_for_the_healthcheck_and_health_follows_the_test() {
+    let Some(p) = project("health", 24) else { return };
+    p.compose(&format!(
+        r#"
+services:
+  db:
+    image: busybox:test
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1; touch /tmp/ready; while true; do sleep 0.1; done"]
+    healthcheck:
+      test: ["CMD-SHELL", "test -f /tmp/ready"]
+      interval: 200ms
+      timeout: 1s
+      retries: 3
+      start_period: 30s
+  app:
+    image: busybox:test
+    command: {LOOP}
+    depends_on:
+      db: {{condition: service_healthy}}
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+"#
+    ));
+    p.ok(&["up", "-d"]);
+    let db = format!("{}-db-1", p.name);
+    let app = format!("{}-app-1", p.name);
+    let st = p.state(&db);
+    assert_eq!(st["health"], "healthy");
+    let log = st["health_log"].as_array().unwrap();
+    let healthy_at: chrono::DateTime<chrono::Utc> = log
+        .iter()
+        .find(|r| r["exit_code"] == 0)
+        .map(|r| r["end"].as_str().unwrap().parse().unwrap())
+        .unwrap();
+    assert!(
+        log.iter().any(|r| r["exit_code"] == 1),
+        "the first checks should fail: {log:?}"
+    );
+    let app_started: chrono::DateTime<chrono::Utc> = p.state(&app)["started_at"].as_str().unwrap().parse().unwrap();
+    assert!(app_started >= healthy_at, "app started before db was healthy");
+    let (so, _) = p.ok(&["ps", "db"]);
+    assert!(so.contains("(healthy)"), "{so}");
+
+    // The test starts failing: unhealthy after `retries` failures.
+    p.ok(&["exec", "-T", "db", "rm", "/tmp/ready"]);
+    p.eventually(10, "db to become unhealthy", || p.state(&db)["health"] == "unhealthy");
+    let (so, _) = p.ok(&["ps", "db"]);
+    assert!(so.contains("(unhealthy)"), "{so}");
+}
+
+#[test]
+fn a_dependency_that_never_gets_healthy_is_named() {
+    let Some(p) = project("unhealthy", 25) else { return };
+    p.compose(&format!(
+        r#"
+services:
+  db:
+    image: busybox:test
+    command: {LOOP}
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 100ms
+      retries: 2
+  app:
+    image: busybox:test
+    command: {LOOP}
+    depends_on:
+      db: {{condition: service_healthy}}
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+"#
+    ));
+    let out = p.rc(&["up", "-d"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}-db-1", p.name)) && err.contains("unhealthy"),
+        "{err}"
+    );
+    assert!(!p.names().contains(&format!("{}-app-1", p.name)));
+}
+
+#[test]
+fn services_reach_each_other_by_name_and_the_host_reaches_published_ports() {
+    let Some(p) = project("names", 26) else { return };
+    // An ephemeral host port: no clash with anything on this machine.
+    p.compose(
+        r#"
+services:
+  web:
+    image: busybox:test
+    command: ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 8080 -h /var/www & wait"]
+    ports: ["127.0.0.1::8080"]
+  client:
+    image: busybox:test
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
+networks:
+  default:
+    ipam: {config: [{subnet: SUBNET}]}
+"#,
+    );
+    p.ok(&["up", "-d"]);
+    let (so, _) = p.ok(&["exec", "-T", "client", "nslookup", "web"]);
+    assert!(so.contains(&format!("10.232.{}.", p.subnet)), "{so}");
+    let (so, _) = p.ok(&["exec", "-T", "client", "wget", "-q", "-O-", "http://web:8080/"]);
+    assert_eq!(so, "hello from web\n");
+
+    let (port, _) = p.ok(&["port", "web", "8080"]);
+    let port = port.trim().to_string();
+    assert!(port.starts_with("127.0.0.1:"), "{port}");
+    let body = std::process::Command::new("curl")
+        .args(["-fsS", &format!("http://{port}/")])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&body.stdout), "hello from web\n");
+
+    // A stopped container is gone from the others' lookups at once.
+    p.ok(&["stop", "-t", "0", "web"]);
+    let out = p.rc(&["exec", "-T", "client", "nslookup", "web"]);
+    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    p.ok(&["start", "web"]);
+    p.ok(&["exec", "-T", "client", "nslookup", "web"]);
+}
