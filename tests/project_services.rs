@@ -196,7 +196,10 @@ networks:
         err.contains(&format!("{}-db-1", p.name)) && err.contains("unhealthy"),
         "{err}"
     );
-    assert!(!p.names().contains(&format!("{}-app-1", p.name)));
+    // As with Docker Compose: the dependent is created, never started.
+    let app = p.state(&format!("{}-app-1", p.name));
+    assert_eq!(app["status"], "created", "{app}");
+    assert!(app["started_at"].is_null(), "{app}");
 }
 
 #[test]

@@ -94,7 +94,10 @@ networks:
         err.contains("dependency failed to start") && err.contains("rct-depfail-migrate-1") && err.contains("exit 3"),
         "{err}"
     );
-    assert!(!p.names().contains(&format!("{}-app-1", p.name)));
+    // As with Docker Compose: the dependent is created, never started.
+    let app = p.state(&format!("{}-app-1", p.name));
+    assert_eq!(app["status"], "created", "{app}");
+    assert!(app["started_at"].is_null(), "{app}");
 }
 
 #[test]

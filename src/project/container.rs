@@ -79,6 +79,20 @@ pub fn start(engine: &Engine, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Creates the container's process under a new supervisor and holds it
+/// there until [`release`]: the slow part of a start, done while the
+/// container's dependencies start.
+pub fn create_held(engine: &Engine, id: &str) -> Result<()> {
+    client::create_held(&engine.exe, &engine.roots, id)?;
+    Ok(())
+}
+
+/// Runs a container held by [`create_held`].
+pub fn release(engine: &Engine, id: &str) -> Result<()> {
+    client::release(&engine.roots, id)?;
+    Ok(())
+}
+
 /// Stops a container (stop signal, then SIGKILL after `grace` or its own
 /// stop_grace_period).
 pub fn stop(engine: &Engine, id: &str, grace: Option<Duration>) -> Result<()> {

@@ -333,6 +333,48 @@ fn converge_service(
     sink: &dyn Sink,
 ) -> Result<Outcome> {
     let service = &target.project.services[name];
+    let image_name = images::image_name(&target.name, name, service);
+    let image = &resolved[&image_name];
+    let lookup = |svc: &str| -> Option<String> {
+        existing
+            .iter()
+            .find(|e| e.service == svc)
+            .map(|e| e.id.clone())
+            .or_else(|| {
+                target
+                    .project
+                    .services
+                    .get(svc)
+                    .map(|s| translate::container_name(&target.name, svc, s, 1))
+            })
+    };
+    let mode: Mode = networks::mode(&target.project, &target.name, name, service, &lookup)?;
+
+    // New containers are created, their process included, before the
+    // dependencies are waited for: only the final exec stays on the
+    // dependency chain. Not when sharing another container's namespace,
+    // which may not exist yet.
+    let mut held: Vec<String> = Vec::new();
+    if !opts.no_start && !matches!(mode, Mode::Shared(_)) {
+        for action in actions {
+            if let Action::Create { number } = action {
+                let cname = translate::container_name(&target.name, name, service, *number);
+                let step = Step::begin(sink, Kind::Container, &cname, "Creating");
+                let created = create_one(engine, cx, name, service, *number, &image_name, image, hash, &mode)
+                    .and_then(|_| container::create_held(engine, &cname));
+                match created {
+                    Ok(()) => step.end("Created"),
+                    Err(e) => {
+                        step.fail("Error");
+                        cancel_held(engine, &held);
+                        return Err(e);
+                    }
+                }
+                held.push(cname);
+            }
+        }
+    }
+
     let mut restart_for_dep = false;
     if !opts.no_start {
         for (dep, d) in &service.depends_on {
@@ -353,27 +395,14 @@ fn converge_service(
                 Err(e) if !d.required => {
                     sink.warning(&format!("optional dependency {dep} of {name} is not ready: {e}"));
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    cancel_held(engine, &held);
+                    return Err(e);
+                }
             }
         }
     }
 
-    let image_name = images::image_name(&target.name, name, service);
-    let image = &resolved[&image_name];
-    let lookup = |svc: &str| -> Option<String> {
-        existing
-            .iter()
-            .find(|e| e.service == svc)
-            .map(|e| e.id.clone())
-            .or_else(|| {
-                target
-                    .project
-                    .services
-                    .get(svc)
-                    .map(|s| translate::container_name(&target.name, svc, s, 1))
-            })
-    };
-    let mode: Mode = networks::mode(&target.project, &target.name, name, service, &lookup)?;
     let mut ids = Vec::new();
     let mut changed = false;
     for action in actions {
@@ -420,6 +449,19 @@ fn converge_service(
             }
             Action::Create { number } => {
                 let cname = translate::container_name(&target.name, name, service, *number);
+                if held.contains(&cname) {
+                    let step = Step::begin(sink, Kind::Container, &cname, "Starting");
+                    match container::release(engine, &cname) {
+                        Ok(()) => step.end("Started"),
+                        Err(e) => {
+                            step.fail("Error");
+                            return Err(e);
+                        }
+                    }
+                    changed = true;
+                    ids.push(cname);
+                    continue;
+                }
                 let step = Step::begin(sink, Kind::Container, &cname, "Creating");
                 match create_one(engine, cx, name, service, *number, &image_name, image, hash, &mode) {
                     Ok(_) => step.end("Created"),
@@ -444,6 +486,13 @@ fn converge_service(
         }
     }
     Ok(Outcome::Done { ids, changed })
+}
+
+/// Gives up held containers (a dependency failed): they stay `created`.
+fn cancel_held(engine: &Engine, held: &[String]) {
+    for id in held {
+        let _ = container::stop(engine, id, Some(Duration::ZERO));
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -13,7 +13,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::protocol::{Request, Response};
-use super::SUPERVISE_ARG;
+use super::{HOLD_ARG, SUPERVISE_ARG};
 use crate::runtime::{self, defaults, parse_signal, ContainerState, Roots, Status};
 
 /// Errors of the supervisor client.
@@ -48,6 +48,37 @@ type Result<T> = std::result::Result<T, SupervisorError>;
 /// supervisor: `exe __supervise <id>`. Returns once the container runs, or
 /// with the reason it could not start.
 pub fn start(exe: &Path, roots: &Roots, id: &str) -> Result<ContainerState> {
+    spawn_supervisor(exe, roots, id, false)
+}
+
+/// Like [`start`], but returns once the container's process is created
+/// (namespaces, mounts, cgroups, network services: the slow part) and
+/// holds it there; [`release`] runs it. A held container shows as
+/// `created`; stopping it (or `down`) cancels the hold.
+pub fn create_held(exe: &Path, roots: &Roots, id: &str) -> Result<ContainerState> {
+    spawn_supervisor(exe, roots, id, true)
+}
+
+/// Runs a container held by [`create_held`]; returns once it runs.
+pub fn release(roots: &Roots, id: &str) -> Result<ContainerState> {
+    match request(roots, id, &Request::Start)? {
+        Some(Response::State(state)) => Ok(*state),
+        Some(Response::Error(message)) => Err(SupervisorError::StartFailed {
+            id: id.to_string(),
+            message,
+        }),
+        Some(other) => Err(SupervisorError::Protocol {
+            id: id.to_string(),
+            detail: format!("expected a state, got {other:?}"),
+        }),
+        None => Err(SupervisorError::StartFailed {
+            id: id.to_string(),
+            message: "its supervisor is gone".into(),
+        }),
+    }
+}
+
+fn spawn_supervisor(exe: &Path, roots: &Roots, id: &str, hold: bool) -> Result<ContainerState> {
     let paths = roots.container(id);
     let log_path = paths.dir.join("supervisor.log");
     let open_log = || {
@@ -62,9 +93,12 @@ pub fn start(exe: &Path, roots: &Roots, id: &str) -> Result<ContainerState> {
     // The supervisor's stderr is its log file, not a pipe: the daemonized
     // half keeps it open for its whole life, and a pipe would make us wait
     // for that.
-    let exit = Command::new(exe)
-        .arg(SUPERVISE_ARG)
-        .arg(id)
+    let mut command = Command::new(exe);
+    command.arg(SUPERVISE_ARG).arg(id);
+    if hold {
+        command.arg(HOLD_ARG);
+    }
+    let exit = command
         .env("RCOMPOSE_ROOT", &roots.root)
         .env("RCOMPOSE_RUN", &roots.run)
         .stdin(Stdio::null())

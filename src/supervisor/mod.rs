@@ -15,6 +15,8 @@ use crate::runtime::Roots;
 
 /// The hidden argument that makes the `rcompose` binary a supervisor.
 pub const SUPERVISE_ARG: &str = "__supervise";
+/// Its option: create the container's process, then wait for a `Start`.
+pub const HOLD_ARG: &str = "--hold";
 
 /// Call first in `main`: when the process was started as a supervisor
 /// (`rcompose __supervise <id>`), runs it and returns its exit code.
@@ -24,8 +26,9 @@ pub fn run_if_requested() -> Option<i32> {
         return None;
     }
     let Some(id) = args.next().and_then(|a| a.into_string().ok()) else {
-        eprintln!("usage: rcompose {SUPERVISE_ARG} <container-id>");
+        eprintln!("usage: rcompose {SUPERVISE_ARG} <container-id> [{HOLD_ARG}]");
         return Some(2);
     };
-    Some(process::main(Roots::from_env(), &id))
+    let hold = args.next().is_some_and(|a| a == HOLD_ARG);
+    Some(process::main(Roots::from_env(), &id, hold))
 }

@@ -49,7 +49,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
 }
 
 /// Entry point of `rcompose __supervise <id>`; returns the exit code.
-pub fn main(roots: Roots, id: &str) -> i32 {
+pub fn main(roots: Roots, id: &str, hold: bool) -> i32 {
     let (ready_r, ready_w) = match pipe2(OFlag::O_CLOEXEC) {
         Ok(p) => p,
         Err(e) => {
@@ -65,8 +65,20 @@ pub fn main(roots: Roots, id: &str) -> i32 {
         }
         Ok(ForkResult::Parent { .. }) => {
             drop(ready_w);
-            let mut answer = String::new();
-            let _ = File::from(ready_r).read_to_string(&mut answer);
+            // "ok" ends the wait at once: a held container's process (not
+            // yet exec'd) still has the pipe open, so EOF may be far off.
+            let mut pipe = File::from(ready_r);
+            let mut bytes = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !bytes.starts_with(b"ok") {
+                match pipe.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            let answer = String::from_utf8_lossy(&bytes);
             match answer.strip_prefix("ok") {
                 Some(_) => 0,
                 None => {
@@ -85,7 +97,10 @@ pub fn main(roots: Roots, id: &str) -> i32 {
             let _ = setsid();
             let mut ready = Some(File::from(ready_w));
             let code = match Supervisor::new(roots, id) {
-                Ok(mut sup) => sup.run(&mut ready),
+                Ok(mut sup) => {
+                    sup.hold = hold;
+                    sup.run(&mut ready)
+                }
                 Err(msg) => {
                     report(&mut ready, &msg);
                     1
@@ -118,6 +133,18 @@ struct Supervisor {
     stop: Option<StopRequest>,
     /// DNS record, responder and published ports (`services.json`).
     network: Option<NetworkServices>,
+    /// First run only: after creating the process, report ready and wait
+    /// for a `Start` request before running it. Lets the orchestrator do
+    /// the slow part (namespaces, mounts, cgroups) while dependencies start.
+    hold: bool,
+}
+
+/// How a held container's wait ended.
+enum Release {
+    /// `Start` arrived on this connection; answer it once running.
+    Start(UnixStream),
+    /// Stopped (or its process died) before it ever ran.
+    Cancelled,
 }
 
 impl Supervisor {
@@ -158,6 +185,7 @@ impl Supervisor {
             signals: sig_r,
             stop: None,
             network,
+            hold: false,
         })
     }
 
@@ -192,7 +220,13 @@ impl Supervisor {
                 services::withdraw_record(net);
             }
             let code = match code {
-                Ok(code) => code,
+                Ok(None) => {
+                    // Never ran: back to `created`, as before the hold.
+                    self.state.status = Status::Created;
+                    self.state.pid = None;
+                    break;
+                }
+                Ok(Some(code)) => code,
                 Err(msg) => {
                     self.state.error = Some(msg.clone());
                     report(ready, &msg);
@@ -264,8 +298,9 @@ impl Supervisor {
         }
     }
 
-    /// One run of the container; returns its exit code.
-    fn run_once(&mut self, ready: &mut Option<File>) -> Result<i32, String> {
+    /// One run of the container; returns its exit code (`None`: held and
+    /// cancelled before it ran).
+    fn run_once(&mut self, ready: &mut Option<File>) -> Result<Option<i32>, String> {
         let id = self.spec.id.clone();
         let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("stdout pipe: {e}"))?;
         let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("stderr pipe: {e}"))?;
@@ -283,10 +318,29 @@ impl Supervisor {
                 return Err(e.to_string());
             }
         };
+        let mut release_conn = None;
+        if std::mem::take(&mut self.hold) {
+            self.state.pid = Some(pid);
+            self.save();
+            report(ready, "ok");
+            match self.hold_until_released(pid) {
+                Release::Start(conn) => release_conn = Some(conn),
+                Release::Cancelled => {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                    let _ = waitpid(Pid::from_raw(pid), None);
+                    let _ = runtime::delete::delete_engine_state(&self.roots, &id);
+                    runtime::create::reap_zombies();
+                    return Ok(None);
+                }
+            }
+        }
         if let Err(e) = runtime::start(&self.roots, &id) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             let _ = waitpid(Pid::from_raw(pid), None);
             let _ = runtime::delete::delete_engine_state(&self.roots, &id);
+            if let Some(conn) = release_conn {
+                respond(conn, &Response::Error(e.to_string()));
+            }
             return Err(e.to_string());
         }
         self.state.status = Status::Running;
@@ -301,6 +355,9 @@ impl Supervisor {
             services::publish_record(net);
         }
         report(ready, "ok");
+        if let Some(conn) = release_conn {
+            respond(conn, &Response::State(Box::new(self.state.clone())));
+        }
 
         let mut outs: [Option<OwnedFd>; 2] = [Some(out_r), Some(err_r)];
         let mut exit: Option<i32> = None;
@@ -407,7 +464,42 @@ impl Supervisor {
             eprintln!("supervisor for {id}: {e}");
         }
         runtime::create::reap_zombies();
-        Ok(exit.unwrap_or(137))
+        Ok(Some(exit.unwrap_or(137)))
+    }
+
+    /// Serves the control socket while the created process waits to run.
+    fn hold_until_released(&mut self, pid: i32) -> Release {
+        loop {
+            let mut fds = [
+                PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
+            ];
+            let _ = poll(&mut fds, PollTimeout::from(1000u16));
+            let readable = |f: &PollFd| f.revents().is_some_and(|r| r.intersects(PollFlags::POLLIN));
+            let (sig, conn) = (readable(&fds[0]), readable(&fds[1]));
+            if sig {
+                let (children, stop) = self.drain_signals();
+                if stop || (children && reap_all(pid, |_, _| {}).is_some()) {
+                    return Release::Cancelled;
+                }
+            }
+            if !conn {
+                continue;
+            }
+            while let Ok((conn, _)) = self.listener.accept() {
+                let response = match read_request(&conn) {
+                    Err(msg) => Response::Error(msg),
+                    Ok(Request::Start) => return Release::Start(conn),
+                    Ok(Request::Status) => Response::State(Box::new(self.state.clone())),
+                    Ok(Request::Stop { .. }) => {
+                        respond(conn, &Response::Stopping);
+                        return Release::Cancelled;
+                    }
+                    Ok(Request::Kill { .. }) => Response::Error(format!("container {} is not running", self.spec.id)),
+                };
+                respond(conn, &response);
+            }
+        }
     }
 
     /// Reaps children: the container's init (its exit code) and health
@@ -531,6 +623,7 @@ impl Supervisor {
                     stop = Some(grace_ms);
                     Response::Stopping
                 }
+                Ok(Request::Start) => Response::State(Box::new(self.state.clone())),
                 Ok(Request::Kill { signal }) => match parse_signal(&signal) {
                     None => Response::Error(format!("unknown signal {signal:?}")),
                     Some(_) if pid == 0 => Response::Error(format!("container {} is not running", self.spec.id)),
@@ -540,13 +633,16 @@ impl Supervisor {
                     },
                 },
             };
-            let mut conn = conn;
-            if let Ok(mut bytes) = serde_json::to_vec(&response) {
-                bytes.push(b'\n');
-                let _ = conn.write_all(&bytes);
-            }
+            respond(conn, &response);
         }
         stop
+    }
+}
+
+fn respond(mut conn: UnixStream, response: &Response) {
+    if let Ok(mut bytes) = serde_json::to_vec(response) {
+        bytes.push(b'\n');
+        let _ = conn.write_all(&bytes);
     }
 }
 

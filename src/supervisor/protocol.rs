@@ -14,6 +14,9 @@ pub enum Request {
     Stop { grace_ms: Option<u64> },
     /// Send a signal (name or number) to the container's init.
     Kill { signal: String },
+    /// Run the held container's process (see `client::create_held`); the
+    /// answer is the state once it runs.
+    Start,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
