@@ -78,6 +78,11 @@ pub fn release(roots: &Roots, id: &str) -> Result<ContainerState> {
     }
 }
 
+const SUPERVISOR_ALLOCATOR: [(&str, &str); 2] = [
+    ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
+    ("MIMALLOC_ALLOW_LARGE_OS_PAGES", "0"),
+];
+
 fn spawn_supervisor(exe: &Path, roots: &Roots, id: &str, hold: bool) -> Result<ContainerState> {
     let paths = roots.container(id);
     let log_path = paths.dir.join("supervisor.log");
@@ -98,10 +103,12 @@ fn spawn_supervisor(exe: &Path, roots: &Roots, id: &str, hold: bool) -> Result<C
     // A supervisor lives as long as its container and allocates little:
     // commit allocator memory only when used and give it back at once
     // (mimalloc's defaults favour throughput and keep megabytes resident).
-    command
-        .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
-        .env("MIMALLOC_PURGE_DELAY", "0")
-        .env("MIMALLOC_ALLOW_LARGE_OS_PAGES", "0");
+    // Settings already in the environment win.
+    for (key, value) in SUPERVISOR_ALLOCATOR {
+        if std::env::var_os(key).is_none() {
+            command.env(key, value);
+        }
+    }
     if hold {
         command.arg(HOLD_ARG);
     }
