@@ -364,3 +364,43 @@ fn basic_auth_login_pull_logout() {
     ok(t.path(), &["image", "rm", &name]);
     fails(t.path(), &["image", "pull", &name]);
 }
+
+#[test]
+fn project_pull_and_push_work_on_the_services_images() {
+    if !registry_prereqs("project_pull_and_push_work_on_the_services_images") {
+        return;
+    }
+    let reg = Registry::start("");
+    reg.seed(&oci("whiteouts"), "src/wo:latest", &[]);
+    let t = tempfile::tempdir().unwrap();
+    let project = t.path().join("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    let file = project.join("compose.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "services:\n  app: {{image: {a}/src/wo:latest}}\n  gone: {{image: {a}/missing/img:nope}}\n  out: {{image: {a}/pushed/out:1}}\n",
+            a = reg.addr
+        ),
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let src = format!("{}/src/wo:latest", reg.addr);
+
+    // One service: only its image comes.
+    ok(t.path(), &["-f", f, "pull", "--quiet", "app"]);
+    let local = store(t.path()).resolve(&src).unwrap().manifest.digest;
+
+    // All: the missing image fails the command and is named…
+    let err = fails(t.path(), &["-f", f, "pull", "gone"]);
+    assert!(err.contains("missing/img"), "{err}");
+    // …unless failures are ignored.
+    ok(t.path(), &["-f", f, "pull", "--ignore-pull-failures", "gone"]);
+
+    // Push a service's image (tagged here) and read it back with skopeo.
+    let out_ref = format!("{}/pushed/out:1", reg.addr);
+    ok(t.path(), &["image", "tag", &src, &out_ref]);
+    ok(t.path(), &["-f", f, "push", "out"]);
+    let inspect = skopeo_json(&["inspect", "--tls-verify=false", &format!("docker://{out_ref}")]);
+    assert_eq!(inspect["Digest"], local.to_string());
+}

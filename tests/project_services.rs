@@ -222,8 +222,8 @@ networks:
 "#,
     );
     p.ok(&["up", "-d"]);
-    let (so, _) = p.ok(&["exec", "-T", "client", "nslookup", "web"]);
-    assert!(so.contains(&format!("10.232.{}.", p.subnet)), "{so}");
+    let (before, _) = p.ok(&["exec", "-T", "client", "nslookup", "web"]);
+    assert!(before.contains(&format!("10.232.{}.", p.subnet)), "{before}");
     let (so, _) = p.ok(&["exec", "-T", "client", "wget", "-q", "-O-", "http://web:8080/"]);
     assert_eq!(so, "hello from web\n");
 
@@ -241,5 +241,119 @@ networks:
     let out = p.rc(&["exec", "-T", "client", "nslookup", "web"]);
     assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     p.ok(&["start", "web"]);
-    p.ok(&["exec", "-T", "client", "nslookup", "web"]);
+    // Back under its name, at the same address.
+    let (after, _) = p.ok(&["exec", "-T", "client", "nslookup", "web"]);
+    let addresses = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.contains(&format!("10.232.{}.", p.subnet)))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(addresses(&before), addresses(&after));
+}
+
+#[test]
+fn top_lists_the_processes_and_wait_returns_exit_codes() {
+    let Some(p) = project("top", 27) else { return };
+    p.compose(&format!(
+        r#"
+services:
+  web:
+    image: busybox:test
+    command: {LOOP}
+  job:
+    image: busybox:test
+    command: ["sh", "-c", "sleep 1; exit 4"]
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+"#
+    ));
+    p.ok(&["up", "-d"]);
+    let (so, _) = p.ok(&["top", "web"]);
+    let mut lines = so.lines();
+    assert_eq!(lines.next(), Some(format!("{}-web-1", p.name).as_str()), "{so}");
+    assert!(lines.next().unwrap().starts_with("UID"), "{so}");
+    let init_pid = p.state(&format!("{}-web-1", p.name))["pid"].as_i64().unwrap();
+    assert!(
+        so.lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(&init_pid.to_string()) && l.contains("sh -c trap")),
+        "the init (PID {init_pid}) is not listed:\n{so}"
+    );
+
+    let (so, _) = p.ok(&["wait", "job"]);
+    assert_eq!(so, "4\n");
+    assert_eq!(p.state(&format!("{}-job-1", p.name))["status"], "exited");
+}
+
+#[test]
+fn pause_freezes_the_processes_and_unpause_lets_them_go_on() {
+    let Some(p) = project("pause", 28) else { return };
+    p.compose(
+        r#"
+services:
+  ticker:
+    image: busybox:test
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do echo x >> /tmp/ticks; sleep 0.05; done"]
+networks:
+  default:
+    ipam: {config: [{subnet: SUBNET}]}
+"#,
+    );
+    let mut events = p.command(&["events", "--json"]).stdout(Stdio::piped()).spawn().unwrap();
+    // Let it take its first look before anything happens.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    p.ok(&["up", "-d"]);
+    let c = format!("{}-ticker-1", p.name);
+    let pid = p.state(&c)["pid"].as_i64().unwrap();
+    let ticks = || {
+        std::fs::read(format!("/proc/{pid}/root/tmp/ticks"))
+            .map(|b| b.len())
+            .unwrap_or(0)
+    };
+    p.eventually(5, "the first ticks", || ticks() > 0);
+
+    let (_, err) = p.ok(&["pause", "ticker"]);
+    assert!(err.contains(&format!("Container {c}  Paused")), "{err}");
+    let ps = p.ps();
+    assert_eq!(ps[0]["State"], "paused", "{ps:?}");
+    assert!(ps[0]["Status"].as_str().unwrap().ends_with("(Paused)"), "{ps:?}");
+    let frozen_at = ticks();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_eq!(ticks(), frozen_at, "a paused container went on running");
+    let out = p.rc(&["exec", "-T", "ticker", "true"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("paused"));
+
+    p.ok(&["unpause", "ticker"]);
+    p.eventually(5, "ticks after unpause", || ticks() > frozen_at);
+
+    // A paused container stops at once (it is thawed to get the signal).
+    p.ok(&["pause", "ticker"]);
+    let t = std::time::Instant::now();
+    p.ok(&["stop", "-t", "5", "ticker"]);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(4),
+        "stop waited for the grace period"
+    );
+    assert_eq!(p.state(&c)["exit_code"], 0);
+
+    // What `events` saw, in order.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(events.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let out = events.wait_with_output().unwrap();
+    let actions: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["id"] == c.as_str() && e["service"] == "ticker")
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    // Stopping a paused container thaws it first, as Docker does.
+    assert_eq!(
+        actions,
+        ["create", "start", "pause", "unpause", "pause", "unpause", "die"],
+        "{actions:?}"
+    );
 }

@@ -116,7 +116,10 @@ pub fn images(global: &GlobalArgs, args: ImagesArgs, out: &Output) -> Result<Exi
         .iter()
         .filter(|c| args.services.is_empty() || args.services.contains(&c.service))
     {
-        let name = c.label("rcompose.image.name").unwrap_or_default().to_string();
+        let name = c
+            .label(crate::project::labels::IMAGE_NAME)
+            .unwrap_or_default()
+            .to_string();
         let id = c.label(crate::project::labels::IMAGE).unwrap_or_default().to_string();
         let (repo, tag) = match crate::image::Reference::parse(&name) {
             Ok(r) => (r.familiar_repository(), r.tag().unwrap_or("latest").to_string()),

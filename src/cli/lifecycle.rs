@@ -125,3 +125,11 @@ pub fn rm(global: &GlobalArgs, args: RmArgs, out: &Output) -> Result<ExitCode, F
     }
     Ok(ExitCode::SUCCESS)
 }
+
+pub fn pause(global: &GlobalArgs, args: ServicesArgs, out: &Output, frozen: bool) -> Result<ExitCode, Failure> {
+    let target = load::target(global, &args.services, false, out)?;
+    let engine = load::engine(out)?;
+    let progress = Progress::new(global, out.color());
+    lifecycle::pause(&engine, &target, &args.services, frozen, &progress).map_err(|e| load::fail(out, e))?;
+    Ok(ExitCode::SUCCESS)
+}

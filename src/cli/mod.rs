@@ -60,10 +60,20 @@ pub enum Command {
     Kill(lifecycle::KillArgs),
     /// Removes stopped service containers
     Rm(lifecycle::RmArgs),
+    /// Pause services
+    Pause(lifecycle::ServicesArgs),
+    /// Unpause services
+    Unpause(lifecycle::ServicesArgs),
     /// List running compose projects
     Ls(ps::LsArgs),
     /// Print the public port for a port binding
     Port(ps::PortArgs),
+    /// Display the running processes
+    Top(ps::TopArgs),
+    /// Block until containers of all (or specified) services stop
+    Wait(ps::WaitArgs),
+    /// Receive real time events from containers
+    Events(ps::EventsArgs),
     /// Run a one-off command on a service
     Run(run::RunArgs),
     /// Execute a command in a running container
@@ -135,8 +145,13 @@ fn run(cli: Cli) -> Result<ExitCode, report::Failure> {
         Command::Restart(args) => lifecycle::restart(&cli.global, args, &out),
         Command::Kill(args) => lifecycle::kill(&cli.global, args, &out),
         Command::Rm(args) => lifecycle::rm(&cli.global, args, &out),
+        Command::Pause(args) => lifecycle::pause(&cli.global, args, &out, true),
+        Command::Unpause(args) => lifecycle::pause(&cli.global, args, &out, false),
         Command::Ls(args) => ps::run_ls(&cli.global, args, &out),
         Command::Port(args) => ps::run_port(&cli.global, args, &out),
+        Command::Top(args) => ps::run_top(&cli.global, args, &out),
+        Command::Wait(args) => ps::run_wait(&cli.global, args, &out),
+        Command::Events(args) => ps::run_events(&cli.global, args, &out),
         Command::Run(args) => run::run(&cli.global, args, &out),
         Command::Exec(args) => exec::run(&cli.global, args, &out),
         Command::Pull(args) => images::pull(&cli.global, args, &out),

@@ -200,3 +200,111 @@ pub fn run_port(global: &GlobalArgs, args: PortArgs, out: &Output) -> Result<Exi
     out.stdout(format!("{}\n", p.host).as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(clap::Args, Debug)]
+pub struct TopArgs {
+    services: Vec<String>,
+}
+
+pub fn run_top(global: &GlobalArgs, args: TopArgs, out: &Output) -> Result<ExitCode, Failure> {
+    let target = load::target(global, &args.services, false, out)?;
+    let engine = load::engine(out)?;
+    let found = crate::project::top::top(&engine, &target, &args.services).map_err(|e| load::fail(out, e))?;
+    let mut text = String::new();
+    for (name, procs) in found {
+        let rows: Vec<Vec<String>> = procs
+            .into_iter()
+            .map(|p| {
+                vec![
+                    p.uid,
+                    p.pid.to_string(),
+                    p.ppid.to_string(),
+                    p.cpu.to_string(),
+                    p.stime,
+                    p.tty,
+                    p.time,
+                    p.cmd,
+                ]
+            })
+            .collect();
+        text.push_str(&name);
+        text.push('\n');
+        text.push_str(&table(
+            &["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+            &rows,
+        ));
+        text.push('\n');
+    }
+    out.stdout(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct WaitArgs {
+    /// Drops project when the first container stops
+    #[arg(long)]
+    down_project: bool,
+    #[arg(required = true)]
+    services: Vec<String>,
+}
+
+/// `wait`: prints the exit code of each container as it stops; with
+/// `--down-project`, takes the project down when the first one does.
+pub fn run_wait(global: &GlobalArgs, args: WaitArgs, out: &Output) -> Result<ExitCode, Failure> {
+    let target = load::target(global, &args.services, false, out)?;
+    let engine = load::engine(out)?;
+    let stopped = crate::project::top::wait(&engine, &target, &args.services, args.down_project)
+        .map_err(|e| load::fail(out, e))?;
+    let mut text = String::new();
+    for (_, code) in &stopped {
+        text.push_str(&format!("{code}\n"));
+    }
+    out.stdout(text.as_bytes())?;
+    if args.down_project {
+        let progress = super::progress::Progress::new(global, out.color());
+        let opts = crate::project::down::DownOptions::default();
+        crate::project::down::down(&engine, &target, &opts, &progress).map_err(|e| load::fail(out, e))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EventsArgs {
+    /// Output events as a stream of json objects
+    #[arg(long)]
+    json: bool,
+    services: Vec<String>,
+}
+
+/// `events`: one line per container event until interrupted.
+pub fn run_events(global: &GlobalArgs, args: EventsArgs, out: &Output) -> Result<ExitCode, Failure> {
+    let target = load::target(global, &args.services, false, out)?;
+    let engine = load::engine(out)?;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut emit = |e: &crate::project::monitor::ContainerEvent| {
+        let line = if args.json {
+            serde_json::json!({
+                "time": e.time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                "type": "container",
+                "action": e.action,
+                "id": e.container,
+                "service": e.service,
+                "attributes": e.attributes,
+            })
+            .to_string()
+        } else {
+            format!(
+                "{} container {} {} (image={}, name={})",
+                e.time.format("%Y-%m-%d %H:%M:%S%.6f"),
+                e.action,
+                e.container,
+                e.image,
+                e.container
+            )
+        };
+        super::write_stdout(format!("{line}\n").as_bytes()).is_ok()
+    };
+    crate::project::monitor::follow(&engine, &target, &args.services, &stop, &mut emit)
+        .map_err(|e| load::fail(out, e))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -70,6 +70,7 @@ pub fn create(engine: &Engine, cx: &ProjectContext, inst: &Instance, mode: &Mode
         let _ = remove(engine, &id);
         return Err(e);
     }
+    let _ = crate::runtime::events::record(&engine.roots, &id, "create", &spec.labels, &[]);
     Ok(())
 }
 
@@ -115,6 +116,12 @@ pub fn connected_networks(engine: &Engine, id: &str) -> Vec<String> {
 /// returned.
 pub fn remove(engine: &Engine, id: &str) -> Result<()> {
     let networks = connected_networks(engine, id);
+    let labels = engine
+        .roots
+        .container(id)
+        .read_spec()
+        .map(|s| s.labels)
+        .unwrap_or_default();
     let mut first: Option<ProjectError> = None;
     if let Err(e) = client::remove(&engine.roots, id) {
         first.get_or_insert(e.into());
@@ -122,6 +129,9 @@ pub fn remove(engine: &Engine, id: &str) -> Result<()> {
     let _ = source::withdraw(&engine.networking.paths.dns_dir(), id);
     if let Err(e) = engine.networking.remove_container(id, &networks) {
         first.get_or_insert(e.into());
+    }
+    if first.is_none() {
+        let _ = crate::runtime::events::record(&engine.roots, id, "destroy", &labels, &[]);
     }
     match first {
         Some(e) => Err(e),

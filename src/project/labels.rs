@@ -14,3 +14,6 @@ pub const CONFIG_FILES: &str = "com.docker.compose.project.config_files";
 pub const DEPENDS_ON: &str = "com.docker.compose.depends_on";
 pub const NETWORK: &str = "com.docker.compose.network";
 pub const VOLUME: &str = "com.docker.compose.volume";
+/// The image name as the Compose file gives it (Docker keeps it in the
+/// container's config; rcompose in a label).
+pub const IMAGE_NAME: &str = "rcompose.image.name";

@@ -113,6 +113,31 @@ pub fn kill(engine: &Engine, target: &Target, services: &[String], signal: &str,
     }
 }
 
+/// `pause` (`frozen`) and `unpause` of the services' running containers.
+pub fn pause(engine: &Engine, target: &Target, services: &[String], frozen: bool, sink: &dyn Sink) -> Result<()> {
+    let found = containers_of(engine, target, services)?;
+    let (doing, done) = if frozen {
+        ("Pausing", "Paused")
+    } else {
+        ("Unpausing", "Unpaused")
+    };
+    let mut first = None;
+    for c in found.iter().filter(|c| c.running() && c.state.paused != frozen) {
+        let step = Step::begin(sink, Kind::Container, &c.id, doing);
+        match client::pause(&engine.roots, &c.id, frozen) {
+            Ok(()) => step.end(done),
+            Err(e) => {
+                step.fail("Error");
+                first.get_or_insert(ProjectError::from(e));
+            }
+        }
+    }
+    match first {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 /// `rm`: removes stopped containers (running ones too with `stop_first`);
 /// `volumes` also removes their anonymous volumes. Returns what was removed.
 pub fn rm(

@@ -11,6 +11,7 @@ use crate::supervisor::services::{self, PublishedPort};
 use super::engine::Engine;
 use super::error::Result;
 use super::inventory::{self, Existing};
+use super::labels;
 use super::Target;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +70,9 @@ pub fn status_text(st: &ContainerState, now: DateTime<Utc>) -> String {
             let since = st.started_at.unwrap_or(st.created_at);
             let h = health_text(st.health);
             let up = format!("Up {}", human_duration(now - since));
-            if h.is_empty() {
+            if st.paused {
+                format!("{up} (Paused)")
+            } else if h.is_empty() {
                 up
             } else {
                 format!("{up} ({h})")
@@ -104,13 +107,17 @@ pub fn row(engine: &Engine, c: &Existing, now: DateTime<Utc>) -> Row {
     Row {
         id: c.id.clone(),
         name: c.id.clone(),
-        image: c.label("rcompose.image.name").unwrap_or_default().to_string(),
+        image: c.label(labels::IMAGE_NAME).unwrap_or_default().to_string(),
         command: format!("\"{command}\""),
         project: c.project.clone(),
         service: c.service.clone(),
         number: c.number,
         created: c.state.created_at,
-        state: c.state.status.to_string(),
+        state: if c.state.paused {
+            "paused".to_string()
+        } else {
+            c.state.status.to_string()
+        },
         status: status_text(&c.state, now),
         health: health_text(c.state.health).trim_start_matches("health: ").to_string(),
         exit_code: c.state.exit_code.unwrap_or(0),

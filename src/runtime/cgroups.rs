@@ -89,3 +89,41 @@ mod tests {
         assert_eq!(counter("", "oom_kill"), 0);
     }
 }
+
+/// Freezes (`pause`) or thaws every process of the container's cgroup,
+/// and waits until the kernel reports it done. v1: the freezer controller's
+/// `freezer.state`; v2: `cgroup.freeze` and `cgroup.events`.
+pub fn set_frozen(id: &str, frozen: bool) -> std::io::Result<()> {
+    let rel = cgroups_path(id);
+    let rel = rel.trim_start_matches('/');
+    let (file, value, done_file, done): (PathBuf, &str, PathBuf, &str) = if is_v2() {
+        let dir = Path::new(CGROUP_ROOT).join(rel);
+        (
+            dir.join("cgroup.freeze"),
+            if frozen { "1" } else { "0" },
+            dir.join("cgroup.events"),
+            if frozen { "frozen 1" } else { "frozen 0" },
+        )
+    } else {
+        let f = Path::new(CGROUP_ROOT).join("freezer").join(rel).join("freezer.state");
+        let v = if frozen { "FROZEN" } else { "THAWED" };
+        (f.clone(), v, f, v)
+    };
+    fs::write(&file, value)?;
+    // Freezing is asynchronous (FREEZING in v1); a task in an
+    // uninterruptible sleep can hold it up, so ask again while waiting.
+    for i in 0..200 {
+        let text = fs::read_to_string(&done_file)?;
+        if text.lines().any(|l| l.trim() == done) {
+            return Ok(());
+        }
+        if i % 10 == 9 {
+            fs::write(&file, value)?;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("{} did not become {value} within 1 s", file.display()),
+    ))
+}

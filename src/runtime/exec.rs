@@ -143,6 +143,13 @@ fn prepare(roots: &Roots, id: &str, request: &ExecRequest) -> Result<Prepared> {
     }
     let paths = roots.container(id);
     let state = paths.read_state()?;
+    if state.paused {
+        return Err(RuntimeError::WrongState {
+            id: id.to_string(),
+            status: "paused".into(),
+            action: "exec in it (unpause it first)",
+        });
+    }
     let pid = match (state.status, state.pid) {
         (Status::Running, Some(pid)) if Path::new(&format!("/proc/{pid}")).exists() => pid,
         _ => {

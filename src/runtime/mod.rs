@@ -20,6 +20,7 @@ pub mod defaults;
 pub mod delete;
 pub mod entrypoint;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod kill;
 pub mod rootfs;

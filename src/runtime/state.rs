@@ -190,6 +190,9 @@ pub struct ContainerState {
     /// until started again.
     #[serde(default)]
     pub stopped_by_user: bool,
+    /// Frozen by `pause` (the status stays `running`, as with Docker).
+    #[serde(default)]
+    pub paused: bool,
     #[serde(default)]
     pub health: Option<Health>,
     #[serde(default)]
@@ -214,6 +217,7 @@ impl ContainerState {
             finished_at: None,
             restart_count: 0,
             stopped_by_user: false,
+            paused: false,
             health: None,
             failing_streak: 0,
             health_log: Vec::new(),

@@ -38,6 +38,8 @@ pub enum SupervisorError {
         waited: Duration,
         pid: Option<i32>,
     },
+    #[error("{message}")]
+    Refused { id: String, message: String },
     #[error("unknown signal {0:?}: use a name such as SIGTERM or a number")]
     UnknownSignal(String),
 }
@@ -285,6 +287,25 @@ fn stop_unsupervised(
     state.finished_at = Some(Utc::now());
     paths.write_state(&state)?;
     Ok(state)
+}
+
+/// Freezes (`true`) or thaws the container's processes.
+pub fn pause(roots: &Roots, id: &str, frozen: bool) -> Result<()> {
+    match request(roots, id, &Request::Pause(frozen))? {
+        Some(Response::Done) => Ok(()),
+        Some(Response::Error(message)) => Err(SupervisorError::Refused {
+            id: id.to_string(),
+            message,
+        }),
+        Some(other) => Err(SupervisorError::Protocol {
+            id: id.to_string(),
+            detail: format!("expected Done, got {other:?}"),
+        }),
+        None => Err(SupervisorError::Refused {
+            id: id.to_string(),
+            message: format!("container {id} is not running"),
+        }),
+    }
 }
 
 /// Sends a signal to the container's init.

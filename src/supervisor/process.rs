@@ -189,6 +189,27 @@ impl Supervisor {
         })
     }
 
+    /// `health_status: …` when a probe changed the health (as Docker, only
+    /// on a change).
+    fn health_event(&self, before: Option<runtime::state::Health>) {
+        use runtime::state::Health;
+        if self.state.health == before {
+            return;
+        }
+        match self.state.health {
+            Some(Health::Healthy) => self.event("health_status: healthy", &[]),
+            Some(Health::Unhealthy) => self.event("health_status: unhealthy", &[]),
+            _ => {}
+        }
+    }
+
+    /// Appends to the engine's event log (`rcompose events`).
+    fn event(&self, action: &str, extra: &[(&str, String)]) {
+        if let Err(e) = runtime::events::record(&self.roots, &self.spec.id, action, &self.spec.labels, extra) {
+            eprintln!("supervisor for {}: recording event {action}: {e}", self.spec.id);
+        }
+    }
+
     fn save(&self) {
         if let Err(e) = self.paths.write_state(&self.state) {
             eprintln!("supervisor for {}: {e}", self.spec.id);
@@ -233,8 +254,10 @@ impl Supervisor {
                     127
                 }
             };
+            self.event("die", &[("exitCode", code.to_string())]);
             self.state.status = Status::Exited;
             self.state.pid = None;
+            self.state.paused = false;
             self.state.exit_code = Some(code);
             self.state.finished_at = Some(Utc::now());
             let restart = ready.is_none()
@@ -354,6 +377,7 @@ impl Supervisor {
         if let Some(net) = &self.network {
             services::publish_record(net);
         }
+        self.event("start", &[]);
         report(ready, "ok");
         if let Some(conn) = release_conn {
             respond(conn, &Response::State(Box::new(self.state.clone())));
@@ -447,10 +471,13 @@ impl Supervisor {
                 }
             }
             match (&mut health, exit) {
+                (Some(_), None) if self.state.paused => {}
                 (Some(h), None) => {
                     if let Some(outcome) = h.tick(&self.roots, &id) {
+                        let before = self.state.health;
                         h.failed_to_start(outcome, &mut self.state);
                         self.save();
+                        self.health_event(before);
                     }
                 }
                 (Some(h), Some(_)) => h.abort(),
@@ -495,7 +522,9 @@ impl Supervisor {
                         respond(conn, &Response::Stopping);
                         return Release::Cancelled;
                     }
-                    Ok(Request::Kill { .. }) => Response::Error(format!("container {} is not running", self.spec.id)),
+                    Ok(Request::Kill { .. }) | Ok(Request::Pause(_)) => {
+                        Response::Error(format!("container {} is not running", self.spec.id))
+                    }
                 };
                 respond(conn, &response);
             }
@@ -506,6 +535,7 @@ impl Supervisor {
     /// probes (their results are recorded).
     fn reap(&mut self, pid: i32, health: &mut Option<Monitor>) -> Option<i32> {
         let mut changed = false;
+        let before = self.state.health;
         let state = &mut self.state;
         let code = reap_all(pid, |child, code| {
             if let Some(h) = health.as_mut() {
@@ -514,6 +544,7 @@ impl Supervisor {
         });
         if changed {
             self.save();
+            self.health_event(before);
         }
         code
     }
@@ -580,11 +611,42 @@ impl Supervisor {
             .unwrap_or(Signal::SIGTERM)
     }
 
+    /// `pause` / `unpause`.
+    fn set_paused(&mut self, frozen: bool) -> Response {
+        if self.state.paused == frozen {
+            let what = if frozen { "already paused" } else { "not paused" };
+            return Response::Error(format!("container {} is {what}", self.spec.id));
+        }
+        match cgroups::set_frozen(&self.spec.id, frozen) {
+            Ok(()) => {
+                self.state.paused = frozen;
+                self.save();
+                self.event(if frozen { "pause" } else { "unpause" }, &[]);
+                Response::Done
+            }
+            Err(e) => Response::Error(format!(
+                "cannot {} container {}: {e}",
+                if frozen { "pause" } else { "unpause" },
+                self.spec.id
+            )),
+        }
+    }
+
+    /// A frozen process cannot act on a signal: thaw it first.
+    fn thaw(&mut self) {
+        if self.state.paused {
+            let _ = cgroups::set_frozen(&self.spec.id, false);
+            self.state.paused = false;
+            self.event("unpause", &[]);
+        }
+    }
+
     fn begin_stop(&mut self, grace_ms: Option<u64>, pid: i32) {
         self.state.stopped_by_user = true;
         if self.stop.is_some() {
             return;
         }
+        self.thaw();
         let grace = grace_ms
             .or(self.spec.stop_grace_period_ms)
             .unwrap_or(defaults::DEFAULT_STOP_GRACE_MS);
@@ -624,11 +686,19 @@ impl Supervisor {
                     Response::Stopping
                 }
                 Ok(Request::Start) => Response::State(Box::new(self.state.clone())),
+                Ok(Request::Pause(_)) if pid == 0 => {
+                    Response::Error(format!("container {} is not running", self.spec.id))
+                }
+                Ok(Request::Pause(frozen)) => self.set_paused(frozen),
                 Ok(Request::Kill { signal }) => match parse_signal(&signal) {
                     None => Response::Error(format!("unknown signal {signal:?}")),
                     Some(_) if pid == 0 => Response::Error(format!("container {} is not running", self.spec.id)),
                     Some(sig) => match kill(Pid::from_raw(pid), sig) {
-                        Ok(()) => Response::Done,
+                        Ok(()) => {
+                            // Docker delivers a kill to a paused container too.
+                            self.thaw();
+                            Response::Done
+                        }
                         Err(e) => Response::Error(format!("signal {sig} to PID {pid}: {e}")),
                     },
                 },

@@ -14,6 +14,8 @@ pub enum Request {
     Stop { grace_ms: Option<u64> },
     /// Send a signal (name or number) to the container's init.
     Kill { signal: String },
+    /// Freeze (`true`) or thaw (`false`) the container's processes.
+    Pause(bool),
     /// Run the held container's process (see `client::create_held`); the
     /// answer is the state once it runs.
     Start,
