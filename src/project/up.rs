@@ -359,16 +359,13 @@ fn converge_service(
         for action in actions {
             if let Action::Create { number } = action {
                 let cname = translate::container_name(&target.name, name, service, *number);
-                let step = Step::begin(sink, Kind::Container, &cname, "Creating");
-                let created = create_one(engine, cx, name, service, *number, &image_name, image, hash, &mode)
-                    .and_then(|_| container::create_held(engine, &cname));
-                match created {
-                    Ok(()) => step.end("Created"),
-                    Err(e) => {
-                        step.fail("Error");
-                        cancel_held(engine, &held);
-                        return Err(e);
-                    }
+                let created = in_step(sink, &cname, ("Creating", "Created"), || {
+                    create_one(engine, cx, name, service, *number, &image_name, image, hash, &mode)?;
+                    container::create_held(engine, &cname)
+                });
+                if let Err(e) = created {
+                    cancel_held(engine, &held);
+                    return Err(e);
                 }
                 held.push(cname);
             }
@@ -450,42 +447,43 @@ fn converge_service(
             Action::Create { number } => {
                 let cname = translate::container_name(&target.name, name, service, *number);
                 if held.contains(&cname) {
-                    let step = Step::begin(sink, Kind::Container, &cname, "Starting");
-                    match container::release(engine, &cname) {
-                        Ok(()) => step.end("Started"),
-                        Err(e) => {
-                            step.fail("Error");
-                            return Err(e);
-                        }
-                    }
+                    in_step(sink, &cname, ("Starting", "Started"), || {
+                        container::release(engine, &cname)
+                    })?;
                     changed = true;
                     ids.push(cname);
                     continue;
                 }
-                let step = Step::begin(sink, Kind::Container, &cname, "Creating");
-                match create_one(engine, cx, name, service, *number, &image_name, image, hash, &mode) {
-                    Ok(_) => step.end("Created"),
-                    Err(e) => {
-                        step.fail("Error");
-                        return Err(e);
-                    }
-                }
+                in_step(sink, &cname, ("Creating", "Created"), || {
+                    create_one(engine, cx, name, service, *number, &image_name, image, hash, &mode)
+                })?;
                 changed = true;
                 if !opts.no_start {
-                    let step = Step::begin(sink, Kind::Container, &cname, "Starting");
-                    match container::start(engine, &cname) {
-                        Ok(()) => step.end("Started"),
-                        Err(e) => {
-                            step.fail("Error");
-                            return Err(e);
-                        }
-                    }
+                    in_step(sink, &cname, ("Starting", "Started"), || {
+                        container::start(engine, &cname)
+                    })?;
                 }
                 ids.push(cname);
             }
         }
     }
     Ok(Outcome::Done { ids, changed })
+}
+
+/// Runs `f` as one progress step of container `id`: `doing`, then `done`
+/// or `Error`.
+fn in_step<T>(sink: &dyn Sink, id: &str, (doing, done): (&str, &str), f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let step = Step::begin(sink, Kind::Container, id, doing);
+    match f() {
+        Ok(v) => {
+            step.end(done);
+            Ok(v)
+        }
+        Err(e) => {
+            step.fail("Error");
+            Err(e)
+        }
+    }
 }
 
 /// Gives up held containers (a dependency failed): they stay `created`.
