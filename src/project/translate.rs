@@ -98,7 +98,7 @@ pub fn container_spec(cx: &ProjectContext, inst: &Instance, volumes: &VolumeStor
                 .collect::<Vec<_>>()
                 .join(","),
         ),
-        (labels::IMAGE_NAME.into(), inst.image_name.to_string()),
+        (labels::IMAGE_NAME, inst.image_name.to_string()),
     ] {
         labels.insert(k.to_string(), v);
     }
