@@ -253,7 +253,7 @@ pub struct WaitArgs {
 pub fn run_wait(global: &GlobalArgs, args: WaitArgs, out: &Output) -> Result<ExitCode, Failure> {
     let target = load::target(global, &args.services, false, out)?;
     let engine = load::engine(out)?;
-    let stopped = crate::project::top::wait(&engine, &target, &args.services, args.down_project)
+    let stopped = crate::project::lifecycle::wait_stopped(&engine, &target, &args.services, args.down_project)
         .map_err(|e| load::fail(out, e))?;
     let mut text = String::new();
     for (_, code) in &stopped {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::compose::graph;
-use crate::runtime::MountSpec;
+use crate::runtime::{MountSpec, Status};
 use crate::supervisor::client;
 
 use super::container;
@@ -187,4 +187,33 @@ pub fn rm(
         Some(e) => Err(e),
         None => Ok(names),
     }
+}
+
+/// Blocks until every container of the services has stopped, or, with
+/// `first`, until one has. Returns (container, exit code) in the order they
+/// stopped.
+pub fn wait_stopped(engine: &Engine, target: &Target, services: &[String], first: bool) -> Result<Vec<(String, i32)>> {
+    let mut pending: Vec<String> = containers_of(engine, target, services)?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let mut done = Vec::new();
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        for id in pending {
+            let st = client::status(&engine.roots, &id)?;
+            match st.status {
+                Status::Exited | Status::Created => done.push((id, st.exit_code.unwrap_or(0))),
+                _ => still.push(id),
+            }
+        }
+        pending = still;
+        if first && !done.is_empty() {
+            break;
+        }
+        if !pending.is_empty() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(done)
 }

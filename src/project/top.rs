@@ -1,9 +1,8 @@
-//! `top` and `wait`: the processes of a service's containers (from their
-//! cgroup and /proc) and blocking until containers stop.
+//! `top`: the processes of a service's containers, from their cgroup and
+//! /proc.
 
 use std::fs;
 use std::path::Path;
-use std::time::Duration;
 
 use crate::runtime::cgroups;
 use crate::runtime::Status;
@@ -123,33 +122,4 @@ fn process(pid: i32, passwd: &str) -> Option<Process> {
         time: format!("{:02}:{:02}:{:02}", cpu_secs / 3600, cpu_secs / 60 % 60, cpu_secs % 60),
         cmd,
     })
-}
-
-/// Blocks until every container of the services has stopped, or, with
-/// `first`, until one has. Returns (container, exit code) in the order they
-/// stopped.
-pub fn wait(engine: &Engine, target: &Target, services: &[String], first: bool) -> Result<Vec<(String, i32)>> {
-    let mut pending: Vec<String> = containers_of(engine, target, services)?
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    let mut done = Vec::new();
-    while !pending.is_empty() {
-        let mut still = Vec::new();
-        for id in pending {
-            let st = client::status(&engine.roots, &id)?;
-            match st.status {
-                Status::Exited | Status::Created => done.push((id, st.exit_code.unwrap_or(0))),
-                _ => still.push(id),
-            }
-        }
-        pending = still;
-        if first && !done.is_empty() {
-            break;
-        }
-        if !pending.is_empty() {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    Ok(done)
 }

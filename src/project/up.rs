@@ -447,9 +447,14 @@ fn converge_service(
             Action::Create { number } => {
                 let cname = translate::container_name(&target.name, name, service, *number);
                 if held.contains(&cname) {
-                    in_step(sink, &cname, ("Starting", "Started"), || {
+                    held.retain(|h| h != &cname);
+                    let released = in_step(sink, &cname, ("Starting", "Started"), || {
                         container::release(engine, &cname)
-                    })?;
+                    });
+                    if let Err(e) = released {
+                        cancel_held(engine, &held);
+                        return Err(e);
+                    }
                     changed = true;
                     ids.push(cname);
                     continue;
@@ -486,7 +491,8 @@ fn in_step<T>(sink: &dyn Sink, id: &str, (doing, done): (&str, &str), f: impl Fn
     }
 }
 
-/// Gives up held containers (a dependency failed): they stay `created`.
+/// Gives up containers still held (a dependency or a sibling failed): they
+/// stay `created`.
 fn cancel_held(engine: &Engine, held: &[String]) {
     for id in held {
         let _ = container::stop(engine, id, Some(Duration::ZERO));

@@ -29,6 +29,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
 use oci_spec::runtime::{LinuxCapabilities, LinuxSeccomp, PosixRlimit, Spec};
 
+use super::cgroups;
 use super::error::{Result, RuntimeError};
 use super::state::{Roots, Status};
 use super::user;
@@ -236,7 +237,11 @@ fn prepare(roots: &Roots, id: &str, request: &ExecRequest) -> Result<Prepared> {
         namespaces,
         mount_ns,
         root,
-        cgroup_procs: cgroup_procs_files(&proc_dir.join("cgroup")),
+        cgroup_procs: cgroups::cgroup_dirs(id)
+            .into_iter()
+            .map(|dir| dir.join("cgroup.procs"))
+            .filter(|f| f.exists())
+            .collect(),
         args: request.args.clone(),
         env,
         cwd,
@@ -252,38 +257,6 @@ fn prepare(roots: &Roots, id: &str, request: &ExecRequest) -> Result<Prepared> {
 
 /// A capability set as the OCI spec spells it.
 type OciCaps = oci_spec::runtime::Capabilities;
-
-/// The `cgroup.procs` of every hierarchy the process at `/proc/<pid>/cgroup`
-/// is in (v1: one per controller mount; v2: the unified one).
-fn cgroup_procs_files(cgroup_file: &Path) -> Vec<PathBuf> {
-    const ROOT: &str = "/sys/fs/cgroup";
-    let unified = if Path::new(ROOT).join("cgroup.controllers").exists() {
-        PathBuf::from(ROOT)
-    } else {
-        Path::new(ROOT).join("unified")
-    };
-    let mut out = Vec::new();
-    let Ok(text) = fs::read_to_string(cgroup_file) else {
-        return out;
-    };
-    for line in text.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        let rel = path.trim_start_matches('/');
-        let base = if controllers.is_empty() {
-            unified.clone()
-        } else {
-            Path::new(ROOT).join(controllers.strip_prefix("name=").unwrap_or(controllers))
-        };
-        let file = base.join(rel).join("cgroup.procs");
-        if file.exists() {
-            out.push(file);
-        }
-    }
-    out
-}
 
 /// Writes the failure (exit code byte + message) and ends this child.
 fn fail(err: &mut File, code: i32, message: String) -> ! {
@@ -562,15 +535,5 @@ mod tests {
         assert_eq!(find_program("tool", &env).unwrap(), bin);
         assert_eq!(find_program("plain", &env).unwrap_err().0, NOT_FOUND);
         assert_eq!(find_program("/x/y", &env).unwrap(), PathBuf::from("/x/y"));
-    }
-
-    #[test]
-    fn cgroup_files_come_from_the_process_cgroup_list() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("cgroup");
-        fs::write(&f, "0::/\n").unwrap();
-        let files = cgroup_procs_files(&f);
-        // Whatever the host's layout, only existing files are returned.
-        assert!(files.iter().all(|p| p.exists()));
     }
 }

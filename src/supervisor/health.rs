@@ -180,34 +180,38 @@ impl Monitor {
         }
     }
 
-    /// Starts a probe when one is due; kills one that ran out of time.
-    /// Returns an outcome when a probe could not even start.
-    pub fn tick(&mut self, roots: &Roots, id: &str) -> Option<Outcome> {
+    /// Starts a probe when one is due; kills one that ran out of time. A
+    /// probe that cannot even start is a failed check, recorded in `state`
+    /// at once; returns whether `state` changed.
+    pub fn tick(&mut self, roots: &Roots, id: &str, state: &mut ContainerState) -> bool {
         let now = Instant::now();
         if let Some(p) = &mut self.probe {
             if !p.timed_out && now >= p.deadline {
                 p.timed_out = true;
                 let _ = kill(Pid::from_raw(p.pid), Signal::SIGKILL);
             }
-            return None;
+            return false;
         }
         if now < self.next {
-            return None;
+            return false;
         }
         let started = Utc::now();
         match self.spawn(roots, id) {
             Ok(probe) => {
                 self.probe = Some(probe);
-                None
+                false
             }
             Err((code, message)) => {
-                self.next = Instant::now() + self.interval();
-                Some(Outcome {
-                    start: started,
-                    end: Utc::now(),
-                    exit_code: code,
-                    output: message,
-                })
+                self.conclude(
+                    Outcome {
+                        start: started,
+                        end: Utc::now(),
+                        exit_code: code,
+                        output: message,
+                    },
+                    state,
+                );
+                true
             }
         }
     }
@@ -257,29 +261,26 @@ impl Monitor {
         } else {
             (code, String::from_utf8_lossy(&p.buf).into_owned())
         };
-        let in_start = self.in_start_period();
-        record(
-            state,
+        self.conclude(
             Outcome {
                 start: p.started,
                 end: Utc::now(),
                 exit_code,
                 output,
             },
-            in_start,
-            self.check.retries.unwrap_or(DEFAULT_RETRIES),
+            state,
         );
+        true
+    }
+
+    /// Records a check's result and schedules the next one.
+    fn conclude(&mut self, outcome: Outcome, state: &mut ContainerState) {
+        let in_start = self.in_start_period();
+        record(state, outcome, in_start, self.check.retries.unwrap_or(DEFAULT_RETRIES));
         if state.health == Some(Health::Healthy) {
             self.start_period_over = true;
         }
         self.next = Instant::now() + self.interval();
-        true
-    }
-
-    /// Records a probe that could not start (see [`Monitor::tick`]).
-    pub fn failed_to_start(&mut self, outcome: Outcome, state: &mut ContainerState) {
-        let in_start = self.in_start_period();
-        record(state, outcome, in_start, self.check.retries.unwrap_or(DEFAULT_RETRIES));
     }
 
     /// Kills a running probe (the container is stopping).

@@ -247,14 +247,17 @@ impl Supervisor {
                     self.state.pid = None;
                     break;
                 }
-                Ok(Some(code)) => code,
+                Ok(Some(code)) => {
+                    self.event("die", &[("exitCode", code.to_string())]);
+                    code
+                }
+                // Never started: no `die`, as no `start` came before.
                 Err(msg) => {
                     self.state.error = Some(msg.clone());
                     report(ready, &msg);
                     127
                 }
             };
-            self.event("die", &[("exitCode", code.to_string())]);
             self.state.status = Status::Exited;
             self.state.pid = None;
             self.state.paused = false;
@@ -473,9 +476,8 @@ impl Supervisor {
             match (&mut health, exit) {
                 (Some(_), None) if self.state.paused => {}
                 (Some(h), None) => {
-                    if let Some(outcome) = h.tick(&self.roots, &id) {
-                        let before = self.state.health;
-                        h.failed_to_start(outcome, &mut self.state);
+                    let before = self.state.health;
+                    if h.tick(&self.roots, &id, &mut self.state) {
                         self.save();
                         self.health_event(before);
                     }

@@ -89,9 +89,7 @@ pub fn published(paths: &ContainerPaths) -> Vec<PublishedPort> {
 /// returning a container that is gone.
 pub fn teardown(paths: &ContainerPaths) {
     if let Ok(Some(services)) = read(paths) {
-        if let (Some(dns), Some(ep)) = (&services.dns, &services.endpoint) {
-            let _ = source::withdraw(&dns.records_dir, &ep.container);
-        }
+        withdraw_record(&services);
     }
     let _ = std::fs::remove_file(ports_file(paths));
 }
@@ -162,10 +160,6 @@ impl ServicesProcess {
                 }
             }
         }
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.pid.as_raw()
     }
 
     pub fn stop(self) {
