@@ -371,11 +371,27 @@ services:
     image: busybox:test
     depends_on: [db]
     environment: [FROM_FILE=1]
+    volumes: [data:/data]
 networks:
   default:
     ipam: {{config: [{{subnet: SUBNET}}]}}
+volumes:
+  data: {{}}
 "#
     ));
+    // Nothing is up and --no-deps: run makes the network and the volume.
+    let (out, _) = p.ok(&[
+        "run",
+        "--rm",
+        "--no-deps",
+        "tool",
+        "sh",
+        "-c",
+        "echo kept > /data/f; cat /data/f",
+    ]);
+    assert_eq!(out, "kept\n");
+    assert!(p.names().is_empty());
+    assert_eq!(p.ok(&["volume", "ls", "-q"]).0, "rct-run_data\n");
     let out = p.rc(&[
         "run",
         "--rm",

@@ -49,6 +49,9 @@ pub fn run(engine: &Engine, target: &Target, opts: &RunOptions, sink: &dyn Sink)
         }
     }
     let _lock = project_lock(engine, &target.name)?;
+    // As `docker compose run`: the service's networks and volumes are made
+    // when missing, with or without its dependencies.
+    up::create_networks_and_volumes(engine, target, &[opts.service.clone()].into(), sink)?;
     let mut service = base.clone();
     if !opts.command.is_empty() {
         service.command = Some(opts.command.clone());

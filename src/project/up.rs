@@ -116,6 +116,33 @@ impl Board {
     }
 }
 
+/// Creates the networks and volumes `services` use, when missing.
+pub(crate) fn create_networks_and_volumes(
+    engine: &Engine,
+    target: &Target,
+    services: &BTreeSet<String>,
+    sink: &dyn Sink,
+) -> Result<()> {
+    let project = &target.project;
+    let specs: Vec<_> = networks::specs(project, &target.name)?
+        .into_iter()
+        .filter(|(key, _)| {
+            services
+                .iter()
+                .any(|s| project.services[s].network_mode.is_none() && project.services[s].networks.contains_key(key))
+        })
+        .collect();
+    networks::create_all(engine, &specs, sink)?;
+    let declared = volumes::declared(project, &target.name);
+    let used_volumes: Vec<String> = services
+        .iter()
+        .flat_map(|s| project.services[s].volumes.iter())
+        .filter(|v| v.kind == "volume")
+        .filter_map(|v| v.source.clone())
+        .collect();
+    volumes::create_used(engine, &declared, &used_volumes, sink)
+}
+
 pub fn up(engine: &Engine, target: &Target, opts: &UpOptions, sink: &dyn Sink) -> Result<UpReport> {
     let _lock = project_lock(engine, &target.name)?;
     let project = &target.project;
@@ -210,24 +237,7 @@ pub fn up(engine: &Engine, target: &Target, opts: &UpOptions, sink: &dyn Sink) -
         },
     );
 
-    // Networks and volumes the selected services use.
-    let specs: Vec<_> = networks::specs(project, &target.name)?
-        .into_iter()
-        .filter(|(key, _)| {
-            selected
-                .iter()
-                .any(|s| project.services[s].network_mode.is_none() && project.services[s].networks.contains_key(key))
-        })
-        .collect();
-    networks::create_all(engine, &specs, sink)?;
-    let declared = volumes::declared(project, &target.name);
-    let used_volumes: Vec<String> = selected
-        .iter()
-        .flat_map(|s| project.services[s].volumes.iter())
-        .filter(|v| v.kind == "volume")
-        .filter_map(|v| v.source.clone())
-        .collect();
-    volumes::create_used(engine, &declared, &used_volumes, sink)?;
+    create_networks_and_volumes(engine, target, &selected, sink)?;
 
     if opts.remove_orphans {
         for o in &orphans {
