@@ -21,6 +21,7 @@ use libcontainer::workload::default::DefaultExecutor;
 use super::cgroups;
 use super::config::ContainerSpec;
 use super::error::{chain, Result, RuntimeError};
+use super::launch::{self, Launch};
 use super::rootfs;
 use super::seccomp::Host;
 use super::spec::{self, SpecInputs};
@@ -106,7 +107,8 @@ fn write_oci_config(roots: &Roots, spec: &ContainerSpec) -> Result<()> {
         host: Host::current(),
     };
     let oci = spec::build(spec, &inputs)?;
-    write_json(&paths.oci_config(), &oci)
+    write_json(&paths.oci_config(), &oci)?;
+    launch::write_engine_bundle(&paths, &roots.seccomp_cache(), &oci)
 }
 
 /// Creates the container's init process from the prepared bundle and
@@ -126,8 +128,12 @@ pub fn create(roots: &Roots, id: &str, stdio: Stdio) -> Result<i32> {
     // have left libcontainer's state behind.
     super::delete::delete_engine_state(roots, id)?;
 
-    let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
-        .with_executor(DefaultExecutor {})
+    let builder = ContainerBuilder::new(id.to_string(), SyscallType::default());
+    let (builder, bundle) = match launch::launch(&paths)? {
+        Launch::Filtered { bundle, executor } => (builder.with_executor(executor), bundle),
+        Launch::Plain { bundle } => (builder.with_executor(DefaultExecutor {}), bundle),
+    };
+    let mut builder = builder
         .with_root_path(&engine_root)
         .map_err(|e| RuntimeError::engine(id, "create", chain(&e)))?;
     if let Some(fd) = stdio.stdin {
@@ -145,7 +151,7 @@ pub fn create(roots: &Roots, id: &str, stdio: Stdio) -> Result<i32> {
         let built = builder
             .validate_id()
             .map_err(|e| RuntimeError::engine(id, "create", chain(&e)))?
-            .as_init(&paths.dir)
+            .as_init(&bundle)
             .with_systemd(false)
             .with_detach(true)
             .build();

@@ -23,14 +23,16 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use caps::{CapSet, Capability, CapsHashSet};
 use nix::fcntl::OFlag;
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
-use oci_spec::runtime::{LinuxCapabilities, LinuxSeccomp, PosixRlimit, Spec};
+use oci_spec::runtime::{LinuxCapabilities, PosixRlimit, Spec};
 
+use super::capabilities::{self, OciCaps};
 use super::cgroups;
 use super::error::{Result, RuntimeError};
+use super::launch;
+use super::seccomp_filter::Filter;
 use super::state::{Roots, Status};
 use super::user;
 
@@ -82,7 +84,7 @@ struct Prepared {
     rlimits: Vec<PosixRlimit>,
     capabilities: Option<LinuxCapabilities>,
     no_new_privileges: bool,
-    seccomp: Option<LinuxSeccomp>,
+    seccomp: Option<Filter>,
 }
 
 /// Starts `request` in running container `id`; returns the PID of the new
@@ -251,12 +253,9 @@ fn prepare(roots: &Roots, id: &str, request: &ExecRequest) -> Result<Prepared> {
         rlimits: process.rlimits().clone().unwrap_or_default(),
         capabilities,
         no_new_privileges: process.no_new_privileges().unwrap_or(false),
-        seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
+        seccomp: launch::seccomp_filter(&paths, &spec).map_err(|e| engine(id, e))?,
     })
 }
-
-/// A capability set as the OCI spec spells it.
-type OciCaps = oci_spec::runtime::Capabilities;
 
 /// Writes the failure (exit code byte + message) and ends this child.
 fn fail(err: &mut File, code: i32, message: String) -> ! {
@@ -403,9 +402,9 @@ fn run_process(p: &Prepared, stdio: &ExecStdio, mut err: File) -> ! {
 }
 
 fn load_seccomp(p: &Prepared, err: &mut File) {
-    if let Some(profile) = &p.seccomp {
-        if let Err(e) = libcontainer::seccomp::initialize_seccomp(profile) {
-            fail(err, CANNOT_RUN, format!("loading the seccomp profile: {e}"));
+    if let Some(filter) = &p.seccomp {
+        if let Err(e) = filter.load() {
+            fail(err, CANNOT_RUN, format!("loading the seccomp filter: {e}"));
         }
     }
 }
@@ -413,22 +412,8 @@ fn load_seccomp(p: &Prepared, err: &mut File) {
 /// Groups, gid, uid, then capabilities: the bounding set is cut first
 /// (that needs CAP_SETPCAP), the other sets after the uid change.
 fn set_user(p: &Prepared) -> std::result::Result<(), String> {
-    let to_set = |c: Option<&OciCaps>| -> CapsHashSet {
-        c.map(|s| {
-            s.iter()
-                .filter_map(|cap| format!("CAP_{cap}").parse::<Capability>().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-    };
     if let Some(c) = &p.capabilities {
-        // The bounding set can only be cut, one capability at a time.
-        let keep = to_set(c.bounding().as_ref());
-        let current = caps::read(None, CapSet::Bounding).map_err(|e| format!("bounding capabilities: {e}"))?;
-        for cap in current.difference(&keep) {
-            caps::drop(None, CapSet::Bounding, *cap)
-                .map_err(|e| format!("dropping {cap} from the bounding set: {e}"))?;
-        }
+        capabilities::cut_bounding(c)?;
     }
     // SAFETY: prctl with constant arguments.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
@@ -437,13 +422,7 @@ fn set_user(p: &Prepared) -> std::result::Result<(), String> {
     nix::unistd::setgid(nix::unistd::Gid::from_raw(p.gid)).map_err(|e| format!("setgid {}: {e}", p.gid))?;
     nix::unistd::setuid(nix::unistd::Uid::from_raw(p.uid)).map_err(|e| format!("setuid {}: {e}", p.uid))?;
     if let Some(c) = &p.capabilities {
-        // Effective must stay within permitted: shrink permitted last.
-        caps::set(None, CapSet::Effective, &to_set(c.effective().as_ref()))
-            .map_err(|e| format!("effective capabilities: {e}"))?;
-        caps::set(None, CapSet::Inheritable, &to_set(c.inheritable().as_ref()))
-            .map_err(|e| format!("inheritable capabilities: {e}"))?;
-        caps::set(None, CapSet::Permitted, &to_set(c.permitted().as_ref()))
-            .map_err(|e| format!("permitted capabilities: {e}"))?;
+        capabilities::set_sets(c)?;
     }
     Ok(())
 }

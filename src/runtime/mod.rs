@@ -13,6 +13,7 @@
 //!    youki's `libcontainer`;
 //! 5. `state`: the container's directory and its state file.
 
+pub(crate) mod capabilities;
 pub mod cgroups;
 pub mod config;
 pub mod create;
@@ -23,9 +24,11 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod kill;
+pub(crate) mod launch;
 pub mod rootfs;
 pub mod run;
 pub mod seccomp;
+pub mod seccomp_filter;
 pub mod security;
 pub mod spec;
 pub mod start;

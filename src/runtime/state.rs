@@ -47,6 +47,11 @@ impl Roots {
         self.root.join("containers")
     }
 
+    /// Compiled seccomp programs, by the profile's digest.
+    pub fn seccomp_cache(&self) -> PathBuf {
+        self.root.join("seccomp")
+    }
+
     /// libcontainer's state root.
     pub fn engine_root(&self) -> PathBuf {
         self.run.join("runtime")

@@ -1,0 +1,148 @@
+//! What libcontainer is handed to start a container's init: the engine's
+//! bundle, and the executor that takes the init's last steps.
+//!
+//! `config.json` stays the complete OCI bundle; crun or runc run it as it
+//! is. libcontainer gets `engine/config.json`, the same spec without
+//! `linux.seccomp`: the profile is compiled once (`seccomp_filter`) and
+//! [`FilterExecutor`] loads the program in the init right before `execve`,
+//! where libcontainer would compile the whole profile again in every init.
+//!
+//! Loading a filter needs no_new_privs or CAP_SYS_ADMIN. Without
+//! no_new_privs, the engine's spec keeps CAP_SYS_ADMIN and CAP_SETPCAP
+//! until the filter is in; then the executor cuts the capabilities to the
+//! spec's (kept in `engine/capabilities.json`), before `execve`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use libcontainer::workload::default::DefaultExecutor;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+use oci_spec::runtime::{Capability, LinuxCapabilities, Spec};
+
+use super::capabilities::{self, OciCaps};
+use super::error::{Result, RuntimeError};
+use super::seccomp_filter::{self, Filter};
+use super::state::{read_json, write_json, ContainerPaths};
+
+/// The engine's bundle, inside the container's directory.
+const DIR: &str = "engine";
+const FILTER: &str = "seccomp.bpf";
+const CAPABILITIES: &str = "capabilities.json";
+
+/// Capabilities the init needs until the filter is loaded.
+const HELD: [Capability; 2] = [Capability::SysAdmin, Capability::Setpcap];
+
+fn bad_profile(reason: String) -> RuntimeError {
+    RuntimeError::Seccomp {
+        source_name: "of the container".into(),
+        reason,
+    }
+}
+
+/// Writes the engine's bundle for `oci` when it has a seccomp profile,
+/// compiling the profile unless `cache_dir` has it already.
+pub(crate) fn write_engine_bundle(paths: &ContainerPaths, cache_dir: &Path, oci: &Spec) -> Result<()> {
+    let Some(seccomp) = oci.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(());
+    };
+    let compiled = seccomp_filter::cached(cache_dir, seccomp).map_err(bad_profile)?;
+    let filter = Filter::read(&compiled).map_err(bad_profile)?;
+    let dir = paths.dir.join(DIR);
+    fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("failed to create", &dir, e))?;
+    filter
+        .write(&dir.join(FILTER))
+        .map_err(|e| RuntimeError::io("failed to write", &dir.join(FILTER), e))?;
+
+    let mut engine = oci.clone();
+    if let Some(linux) = engine.linux_mut().as_mut() {
+        linux.set_seccomp(None);
+    }
+    let nnp = oci
+        .process()
+        .as_ref()
+        .and_then(|p| p.no_new_privileges())
+        .unwrap_or(false);
+    let caps = oci.process().as_ref().and_then(|p| p.capabilities().clone());
+    if let (false, Some(wanted), Some(process)) = (nnp, caps, engine.process_mut().as_mut()) {
+        let with_held = |set: &Option<OciCaps>| {
+            let mut set = set.clone().unwrap_or_default();
+            set.extend(HELD);
+            Some(set)
+        };
+        let mut held = wanted.clone();
+        held.set_bounding(with_held(wanted.bounding()))
+            .set_effective(with_held(wanted.effective()))
+            .set_permitted(with_held(wanted.permitted()));
+        if held != wanted {
+            write_json(&dir.join(CAPABILITIES), &wanted)?;
+            process.set_capabilities(Some(held));
+        }
+    }
+    write_json(&dir.join("config.json"), &engine)
+}
+
+/// The bundle libcontainer builds from and the executor: the engine's when
+/// the container has one, else the plain bundle with libcontainer's own
+/// executor (no seccomp profile, or a container prepared before).
+pub(crate) enum Launch {
+    Filtered { bundle: PathBuf, executor: FilterExecutor },
+    Plain { bundle: PathBuf },
+}
+
+pub(crate) fn launch(paths: &ContainerPaths) -> Result<Launch> {
+    let dir = paths.dir.join(DIR);
+    if !dir.join("config.json").is_file() {
+        return Ok(Launch::Plain {
+            bundle: paths.dir.clone(),
+        });
+    }
+    let filter = Filter::read(&dir.join(FILTER)).map_err(bad_profile)?;
+    let caps_file = dir.join(CAPABILITIES);
+    let restore = if caps_file.is_file() {
+        Some(read_json(&caps_file)?)
+    } else {
+        None
+    };
+    Ok(Launch::Filtered {
+        bundle: dir,
+        executor: FilterExecutor { filter, restore },
+    })
+}
+
+/// The container's compiled filter for `exec`: the stored program, or the
+/// spec's profile compiled now when the program is missing or damaged.
+pub(crate) fn seccomp_filter(paths: &ContainerPaths, spec: &Spec) -> std::result::Result<Option<Filter>, String> {
+    let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(None);
+    };
+    match Filter::read(&paths.dir.join(DIR).join(FILTER)) {
+        Ok(filter) => Ok(Some(filter)),
+        Err(_) => Filter::compile(seccomp).map(Some),
+    }
+}
+
+/// libcontainer's default executor (PATH lookup, `execvp`), preceded by
+/// loading the filter and, when capabilities were held for it, cutting them.
+#[derive(Clone)]
+pub(crate) struct FilterExecutor {
+    filter: Filter,
+    restore: Option<LinuxCapabilities>,
+}
+
+impl Executor for FilterExecutor {
+    fn exec(&self, spec: &Spec) -> std::result::Result<(), ExecutorError> {
+        self.filter
+            .load()
+            .map_err(|e| ExecutorError::Other(format!("loading the seccomp filter: {e}")))?;
+        if let Some(wanted) = &self.restore {
+            capabilities::cut_bounding(wanted)
+                .and_then(|()| capabilities::set_sets(wanted))
+                .map_err(ExecutorError::Other)?;
+        }
+        DefaultExecutor {}.exec(spec)
+    }
+
+    fn validate(&self, spec: &Spec) -> std::result::Result<(), ExecutorValidationError> {
+        DefaultExecutor {}.validate(spec)
+    }
+}
