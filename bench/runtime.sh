@@ -34,7 +34,11 @@ HUGETLB_MOUNTED=
 cleanup() {
   "$EX" remove "$STATE" bench-bundle >/dev/null 2>&1 || true
   (cd "$W/mem" 2>/dev/null && RCOMPOSE_ROOT=$STATE/root RCOMPOSE_RUN=$STATE/run "$RC" down -t 0 >/dev/null 2>&1) || true
-  if [ -n "$HUGETLB_MOUNTED" ]; then umount /sys/fs/cgroup/hugetlb && rmdir /sys/fs/cgroup/hugetlb || true; fi
+  if [ -n "$HUGETLB_MOUNTED" ]; then
+    # Without child cgroups the kernel can give the controller back to v2.
+    find /sys/fs/cgroup/hugetlb -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null || true
+    umount /sys/fs/cgroup/hugetlb && rmdir /sys/fs/cgroup/hugetlb || true
+  fi
 }
 trap cleanup EXIT
 
@@ -43,17 +47,15 @@ B=$("$EX" prepare "$W/rootfs" "$STATE" bench-bundle)
 
 # crun refuses a hybrid cgroup host while a controller sits on the v2
 # hierarchy (here: hugetlb). Mount that controller as v1 for the run, as
-# ../shared/anchors did, and undo it afterwards.
-if ! crun --root "$W/crun" run -b "$B" sanity-crun >/dev/null 2>"$W/crun.err"; then
-  if grep -q hybrid "$W/crun.err" && [ ! -e /sys/fs/cgroup/hugetlb ] \
-     && grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; then
-    mkdir /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
-    HUGETLB_MOUNTED=1
-    crun --root "$W/crun" run -b "$B" sanity-crun
-  else
-    cat "$W/crun.err" >&2; exit 1
-  fi
+# ../shared/anchors did, and undo it afterwards. Also when it is on no
+# mounted hierarchy: an earlier run's v1 hierarchy the kernel has not
+# released yet, which it could release (moving hugetlb back to v2) mid-run.
+if [ -d /sys/fs/cgroup/unified ] && [ ! -e /sys/fs/cgroup/hugetlb ] \
+   && grep -q '^hugetlb' /proc/cgroups && ! grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.subtree_control; then
+  mkdir /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
+  HUGETLB_MOUNTED=1
 fi
+crun --root "$W/crun" run -b "$B" sanity-crun
 runc --root "$W/runc" run -b "$B" sanity-runc
 "$EX" run "$STATE" bench-bundle
 "$EX" full "$W/rootfs" "$STATE"
