@@ -6,7 +6,11 @@
 #   rows: compose3/compose20 x rcompose/docker-compose x up -d/down (median of RUNS, 1 warm-up dropped)
 # Docker: Debian's docker.io + docker-compose, a private containerd + dockerd
 # (own sockets and data roots), stopped by PID on exit.
-# Usage: bench/up.sh            (RUNS=5, W=/var/tmp/rcompose-bench-up)
+# Usage: bench/up.sh            (RUNS=5, W=/var/tmp/rcompose-bench-up,
+#                                RUNW=/run/rcompose-bench-up)
+# Data roots are on W (disk), runtime state on RUNW, a tmpfs mounted for the
+# run: as both tools keep them by default (/var/lib/…, /run/…) on a Debian
+# host, where /run is a tmpfs (on this VM without systemd, it is not).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 W=${W:-/var/tmp/rcompose-bench-up}
@@ -20,12 +24,14 @@ dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-mkdir -p "$W"
+RUNW=${RUNW:-/run/rcompose-bench-up}
+mkdir -p "$W" "$RUNW"
+RUNW_MOUNTED=
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 (cd "$REPO" && cargo build --release --quiet)
 RC=$CARGO_TARGET_DIR/release/rcompose
-export RCOMPOSE_ROOT=$W/rc-root RCOMPOSE_RUN=$W/rc-run
+export RCOMPOSE_ROOT=$W/rc-root RCOMPOSE_RUN=$RUNW/rc-run
 
 PIDS=()
 FWD=$(cat /proc/sys/net/ipv4/ip_forward)
@@ -42,8 +48,15 @@ cleanup() {
   done
   # dockerd turns forwarding on; leave the host as it was.
   echo "$FWD" > /proc/sys/net/ipv4/ip_forward
+  if [ -n "$RUNW_MOUNTED" ]; then
+    # Busy while a container's mount still points into it: then leave it.
+    umount "$RUNW" 2>/dev/null && rmdir "$RUNW" 2>/dev/null || true
+  fi
 }
 trap cleanup EXIT
+if [ "$(stat -f -c %T "$RUNW")" != tmpfs ]; then
+  mount -t tmpfs -o mode=0755 rcompose-bench-run "$RUNW" && RUNW_MOUNTED=1
+fi
 start_bg() { local log=$W/$1.log; shift; setsid "$@" > "$log" 2>&1 < /dev/null & PIDS+=($!); }
 wait_for() {
   local what=$1; shift
@@ -52,11 +65,11 @@ wait_for() {
 }
 
 CTRD=$W/containerd; mkdir -p "$CTRD"
-start_bg containerd containerd --address "$CTRD/containerd.sock" --root "$CTRD/root" --state "$CTRD/state"
+start_bg containerd containerd --address "$CTRD/containerd.sock" --root "$CTRD/root" --state "$RUNW/containerd"
 wait_for containerd test -S "$CTRD/containerd.sock"
 DSOCK=$W/docker.sock
 start_bg dockerd dockerd --host "unix://$DSOCK" --containerd "$CTRD/containerd.sock" \
-  --data-root "$W/docker-data" --exec-root "$W/docker-exec" --pidfile "$W/docker.pid" --bridge none \
+  --data-root "$W/docker-data" --exec-root "$RUNW/docker-exec" --pidfile "$W/docker.pid" --bridge none \
   --iptables=false --ip6tables=false
 export DOCKER_HOST=unix://$DSOCK
 D=/usr/bin/docker

@@ -252,7 +252,9 @@ pub fn up(engine: &Engine, target: &Target, opts: &UpOptions, sink: &dyn Sink) -
         }
     }
 
-    // Services, each on its own thread, gated by its dependencies.
+    // Services, each on its own thread, gated by its dependencies. Fresh
+    // huge pages for each thread's allocations cost more than they give.
+    crate::runtime::thp::disable_for_this_process();
     let board = Board {
         outcomes: Mutex::new(selected.iter().map(|s| (s.clone(), Outcome::Pending)).collect()),
         changed: Condvar::new(),

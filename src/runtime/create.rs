@@ -16,12 +16,11 @@ use std::sync::Mutex;
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
-use libcontainer::workload::default::DefaultExecutor;
 
 use super::cgroups;
 use super::config::ContainerSpec;
 use super::error::{chain, Result, RuntimeError};
-use super::launch::{self, Launch};
+use super::launch;
 use super::rootfs;
 use super::seccomp::Host;
 use super::spec::{self, SpecInputs};
@@ -128,12 +127,9 @@ pub fn create(roots: &Roots, id: &str, stdio: Stdio) -> Result<i32> {
     // have left libcontainer's state behind.
     super::delete::delete_engine_state(roots, id)?;
 
-    let builder = ContainerBuilder::new(id.to_string(), SyscallType::default());
-    let (builder, bundle) = match launch::launch(&paths)? {
-        Launch::Filtered { bundle, executor } => (builder.with_executor(executor), bundle),
-        Launch::Plain { bundle } => (builder.with_executor(DefaultExecutor {}), bundle),
-    };
-    let mut builder = builder
+    let (bundle, executor) = launch::launch(&paths)?;
+    let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_executor(executor)
         .with_root_path(&engine_root)
         .map_err(|e| RuntimeError::engine(id, "create", chain(&e)))?;
     if let Some(fd) = stdio.stdin {

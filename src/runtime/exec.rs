@@ -34,6 +34,7 @@ use super::error::{Result, RuntimeError};
 use super::launch;
 use super::seccomp_filter::Filter;
 use super::state::{Roots, Status};
+use super::thp;
 use super::user;
 
 /// What to run.
@@ -392,6 +393,7 @@ fn run_process(p: &Prepared, stdio: &ExecStdio, mut err: File) -> ! {
     let argv = cstrings(&p.args);
     let envp = cstrings(&p.env);
     let prog = CString::new(program.as_os_str().as_encoded_bytes()).unwrap_or_default();
+    thp::restore_before_exec();
     let e = nix::unistd::execve(&prog, &argv, &envp).unwrap_err();
     let code = if e == nix::errno::Errno::ENOENT {
         NOT_FOUND

@@ -7,6 +7,10 @@
 //! [`FilterExecutor`] loads the program in the init right before `execve`,
 //! where libcontainer would compile the whole profile again in every init.
 //!
+//! Containers without a profile (unconfined, privileged) get the same
+//! executor without a filter: it also gives the process the host's
+//! transparent-huge-page policy back (`thp`).
+//!
 //! Loading a filter needs no_new_privs or CAP_SYS_ADMIN. Without
 //! no_new_privs, the engine's spec keeps CAP_SYS_ADMIN and CAP_SETPCAP
 //! until the filter is in; then the executor cuts the capabilities to the
@@ -23,6 +27,7 @@ use super::capabilities::{self, OciCaps};
 use super::error::{Result, RuntimeError};
 use super::seccomp_filter::{self, Filter};
 use super::state::{read_json, write_json, ContainerPaths};
+use super::thp;
 
 /// The engine's bundle, inside the container's directory.
 const DIR: &str = "engine";
@@ -81,20 +86,17 @@ pub(crate) fn write_engine_bundle(paths: &ContainerPaths, cache_dir: &Path, oci:
     write_json(&dir.join("config.json"), &engine)
 }
 
-/// The bundle libcontainer builds from and the executor: the engine's when
-/// the container has one, else the plain bundle with libcontainer's own
-/// executor (no seccomp profile, or a container prepared before).
-pub(crate) enum Launch {
-    Filtered { bundle: PathBuf, executor: FilterExecutor },
-    Plain { bundle: PathBuf },
-}
-
-pub(crate) fn launch(paths: &ContainerPaths) -> Result<Launch> {
+/// The bundle libcontainer builds from (the engine's when the container
+/// has one, else the plain bundle: no seccomp profile, or a container
+/// prepared by an earlier version) and the executor for it.
+pub(crate) fn launch(paths: &ContainerPaths) -> Result<(PathBuf, ContainerExecutor)> {
     let dir = paths.dir.join(DIR);
     if !dir.join("config.json").is_file() {
-        return Ok(Launch::Plain {
-            bundle: paths.dir.clone(),
-        });
+        let plain = ContainerExecutor {
+            filter: None,
+            restore: None,
+        };
+        return Ok((paths.dir.clone(), plain));
     }
     let filter = Filter::read(&dir.join(FILTER)).map_err(bad_profile)?;
     let caps_file = dir.join(CAPABILITIES);
@@ -103,10 +105,11 @@ pub(crate) fn launch(paths: &ContainerPaths) -> Result<Launch> {
     } else {
         None
     };
-    Ok(Launch::Filtered {
-        bundle: dir,
-        executor: FilterExecutor { filter, restore },
-    })
+    let filtered = ContainerExecutor {
+        filter: Some(filter),
+        restore,
+    };
+    Ok((dir, filtered))
 }
 
 /// The container's compiled filter for `exec`: the stored program, or the
@@ -122,18 +125,22 @@ pub(crate) fn seccomp_filter(paths: &ContainerPaths, spec: &Spec) -> std::result
 }
 
 /// libcontainer's default executor (PATH lookup, `execvp`), preceded by
-/// loading the filter and, when capabilities were held for it, cutting them.
+/// the host's huge-page policy, the filter and, when capabilities were held
+/// for it, cutting them.
 #[derive(Clone)]
-pub(crate) struct FilterExecutor {
-    filter: Filter,
+pub(crate) struct ContainerExecutor {
+    filter: Option<Filter>,
     restore: Option<LinuxCapabilities>,
 }
 
-impl Executor for FilterExecutor {
+impl Executor for ContainerExecutor {
     fn exec(&self, spec: &Spec) -> std::result::Result<(), ExecutorError> {
-        self.filter
-            .load()
-            .map_err(|e| ExecutorError::Other(format!("loading the seccomp filter: {e}")))?;
+        thp::restore_before_exec();
+        if let Some(filter) = &self.filter {
+            filter
+                .load()
+                .map_err(|e| ExecutorError::Other(format!("loading the seccomp filter: {e}")))?;
+        }
         if let Some(wanted) = &self.restore {
             capabilities::cut_bounding(wanted)
                 .and_then(|()| capabilities::set_sets(wanted))

@@ -33,6 +33,7 @@ pub mod security;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod thp;
 pub mod user;
 pub mod wait;
 
