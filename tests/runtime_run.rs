@@ -43,6 +43,11 @@ fn capabilities_are_dockers_defaults() {
     spec.security.cap_add = vec!["NET_ADMIN".into()];
     let (_, out) = t.run(&spec);
     assert_eq!(status_field(&out, "CapEff"), "0000000000001000");
+    // CAP_SYS_ADMIN and CAP_SETPCAP, held until the filter was loaded, are
+    // gone from every set.
+    assert_eq!(status_field(&out, "CapBnd"), "0000000000001000");
+    assert_eq!(status_field(&out, "CapPrm"), "0000000000001000");
+    assert_eq!(status_field(&out, "Seccomp"), "2");
 }
 
 #[test]
@@ -60,6 +65,40 @@ fn seccomp_profile_is_in_force() {
     let (_, out) = t.run(&spec);
     assert_eq!(status_field(&out, "Seccomp"), "0", "output: {out}");
     assert!(out.contains("unshare=ok"), "output: {out}");
+}
+
+#[test]
+fn seccomp_program_is_compiled_once_and_again_when_the_cache_is_gone() {
+    let Some(mut t) = env("sccache") else { return };
+    let script = "grep Seccomp: /proc/self/status; unshare -U true && echo unshare=ok || echo unshare=denied";
+    let programs = |t: &runtime_support::TestEnv| {
+        std::fs::read_dir(t.roots.seccomp_cache())
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let spec = t.spec("scc1", script);
+    let (_, out) = t.run(&spec);
+    assert!(out.contains("unshare=denied"), "output: {out}");
+    assert_eq!(programs(&t), 1);
+    let spec = t.spec("scc2", script);
+    let (_, out) = t.run(&spec);
+    assert!(out.contains("unshare=denied"), "output: {out}");
+    assert_eq!(programs(&t), 1, "the same profile compiles to the same program");
+
+    // Cleared between prepare and start: the init compiles from config.json.
+    let spec = t.spec("scc3", script);
+    rcompose::runtime::prepare(&t.roots, &spec).unwrap();
+    std::fs::remove_dir_all(t.roots.seccomp_cache()).unwrap();
+    let (path, stdio) = t.output_file(&spec.id);
+    let pid = rcompose::runtime::create(&t.roots, &spec.id, stdio).unwrap();
+    rcompose::runtime::start(&t.roots, &spec.id).unwrap();
+    let status = rcompose::runtime::wait(&spec.id, pid).unwrap();
+    rcompose::runtime::remove(&t.roots, &spec.id).unwrap();
+    let out = std::fs::read_to_string(path).unwrap();
+    assert_eq!(status.code, 0, "output: {out}");
+    assert_eq!(status_field(&out, "Seccomp"), "2");
+    assert!(out.contains("unshare=denied"), "output: {out}");
+    assert_eq!(programs(&t), 1);
 }
 
 #[test]

@@ -127,7 +127,7 @@ pub fn create(roots: &Roots, id: &str, stdio: Stdio) -> Result<i32> {
     // have left libcontainer's state behind.
     super::delete::delete_engine_state(roots, id)?;
 
-    let (bundle, executor) = launch::launch(&paths)?;
+    let (bundle, executor) = launch::launch(&paths, &roots.seccomp_cache())?;
     let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_executor(executor)
         .with_root_path(&engine_root)

@@ -254,7 +254,7 @@ fn prepare(roots: &Roots, id: &str, request: &ExecRequest) -> Result<Prepared> {
         rlimits: process.rlimits().clone().unwrap_or_default(),
         capabilities,
         no_new_privileges: process.no_new_privileges().unwrap_or(false),
-        seccomp: launch::seccomp_filter(&paths, &spec).map_err(|e| engine(id, e))?,
+        seccomp: launch::filter_of(&roots.seccomp_cache(), &spec).map_err(|e| engine(id, e))?,
     })
 }
 

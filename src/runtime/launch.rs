@@ -3,20 +3,19 @@
 //!
 //! `config.json` stays the complete OCI bundle; crun or runc run it as it
 //! is. libcontainer gets `engine/config.json`, the same spec without
-//! `linux.seccomp`: the profile is compiled once (`seccomp_filter`) and
-//! [`FilterExecutor`] loads the program in the init right before `execve`,
-//! where libcontainer would compile the whole profile again in every init.
-//!
-//! Containers without a profile (unconfined, privileged) get the same
-//! executor without a filter: it also gives the process the host's
-//! transparent-huge-page policy back (`thp`).
+//! `linux.seccomp`: the profile is compiled once (`seccomp_filter`, kept
+//! under the engine root by digest, which an annotation names) and
+//! [`ContainerExecutor`] loads the program in the init right before
+//! `execve`, where libcontainer would compile the whole profile again in
+//! every init. Containers without a profile (unconfined, privileged) get
+//! the same executor without a filter: it also gives the process the
+//! host's transparent-huge-page policy back (`thp`).
 //!
 //! Loading a filter needs no_new_privs or CAP_SYS_ADMIN. Without
 //! no_new_privs, the engine's spec keeps CAP_SYS_ADMIN and CAP_SETPCAP
 //! until the filter is in; then the executor cuts the capabilities to the
-//! spec's (kept in `engine/capabilities.json`), before `execve`.
+//! spec's (another annotation), before `execve`.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use libcontainer::workload::default::DefaultExecutor;
@@ -26,13 +25,15 @@ use oci_spec::runtime::{Capability, LinuxCapabilities, Spec};
 use super::capabilities::{self, OciCaps};
 use super::error::{Result, RuntimeError};
 use super::seccomp_filter::{self, Filter};
-use super::state::{read_json, write_json, ContainerPaths};
+use super::state::{write_json, ContainerPaths};
 use super::thp;
 
 /// The engine's bundle, inside the container's directory.
 const DIR: &str = "engine";
-const FILTER: &str = "seccomp.bpf";
-const CAPABILITIES: &str = "capabilities.json";
+/// Annotation: the digest naming the compiled program in the cache.
+const PROGRAM: &str = "org.rcompose.seccomp.program";
+/// Annotation: the capabilities to cut to once the filter is loaded.
+const CAPABILITIES: &str = "org.rcompose.capabilities";
 
 /// Capabilities the init needs until the filter is loaded.
 const HELD: [Capability; 2] = [Capability::SysAdmin, Capability::Setpcap];
@@ -44,21 +45,23 @@ fn bad_profile(reason: String) -> RuntimeError {
     }
 }
 
+fn load_spec(path: &Path) -> Result<Spec> {
+    Spec::load(path).map_err(|e| RuntimeError::CorruptState {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
 /// Writes the engine's bundle for `oci` when it has a seccomp profile,
 /// compiling the profile unless `cache_dir` has it already.
 pub(crate) fn write_engine_bundle(paths: &ContainerPaths, cache_dir: &Path, oci: &Spec) -> Result<()> {
     let Some(seccomp) = oci.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
         return Ok(());
     };
-    let compiled = seccomp_filter::cached(cache_dir, seccomp).map_err(bad_profile)?;
-    let filter = Filter::read(&compiled).map_err(bad_profile)?;
-    let dir = paths.dir.join(DIR);
-    fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("failed to create", &dir, e))?;
-    filter
-        .write(&dir.join(FILTER))
-        .map_err(|e| RuntimeError::io("failed to write", &dir.join(FILTER), e))?;
-
+    let (digest, _) = seccomp_filter::cached(cache_dir, seccomp).map_err(bad_profile)?;
     let mut engine = oci.clone();
+    let mut annotations = oci.annotations().clone().unwrap_or_default();
+    annotations.insert(PROGRAM.into(), digest);
     if let Some(linux) = engine.linux_mut().as_mut() {
         linux.set_seccomp(None);
     }
@@ -79,31 +82,54 @@ pub(crate) fn write_engine_bundle(paths: &ContainerPaths, cache_dir: &Path, oci:
             .set_effective(with_held(wanted.effective()))
             .set_permitted(with_held(wanted.permitted()));
         if held != wanted {
-            write_json(&dir.join(CAPABILITIES), &wanted)?;
+            let json = serde_json::to_string(&wanted).map_err(|e| bad_profile(e.to_string()))?;
+            annotations.insert(CAPABILITIES.into(), json);
             process.set_capabilities(Some(held));
         }
     }
+    engine.set_annotations(Some(annotations));
+    let dir = paths.dir.join(DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("failed to create", &dir, e))?;
     write_json(&dir.join("config.json"), &engine)
 }
 
 /// The bundle libcontainer builds from (the engine's when the container
 /// has one, else the plain bundle: no seccomp profile, or a container
 /// prepared by an earlier version) and the executor for it.
-pub(crate) fn launch(paths: &ContainerPaths) -> Result<(PathBuf, ContainerExecutor)> {
+pub(crate) fn launch(paths: &ContainerPaths, cache_dir: &Path) -> Result<(PathBuf, ContainerExecutor)> {
     let dir = paths.dir.join(DIR);
-    if !dir.join("config.json").is_file() {
+    let config = dir.join("config.json");
+    if !config.is_file() {
         let plain = ContainerExecutor {
             filter: None,
             restore: None,
         };
         return Ok((paths.dir.clone(), plain));
     }
-    let filter = Filter::read(&dir.join(FILTER)).map_err(bad_profile)?;
-    let caps_file = dir.join(CAPABILITIES);
-    let restore = if caps_file.is_file() {
-        Some(read_json(&caps_file)?)
-    } else {
-        None
+    let engine = load_spec(&config)?;
+    let annotations = engine.annotations().clone().unwrap_or_default();
+    let stored = annotations
+        .get(PROGRAM)
+        .and_then(|digest| Filter::read(&seccomp_filter::program_path(cache_dir, digest)).ok());
+    let filter = match stored {
+        Some(filter) => filter,
+        // The cache was cleared: compile again from the complete bundle.
+        None => match filter_of(cache_dir, &load_spec(&paths.oci_config())?).map_err(bad_profile)? {
+            Some(filter) => filter,
+            None => {
+                return Err(bad_profile(format!(
+                    "{} has no seccomp profile",
+                    paths.oci_config().display()
+                )))
+            }
+        },
+    };
+    let restore = match annotations.get(CAPABILITIES) {
+        Some(json) => Some(serde_json::from_str(json).map_err(|e| RuntimeError::CorruptState {
+            path: config.clone(),
+            reason: format!("annotation {CAPABILITIES}: {e}"),
+        })?),
+        None => None,
     };
     let filtered = ContainerExecutor {
         filter: Some(filter),
@@ -112,15 +138,12 @@ pub(crate) fn launch(paths: &ContainerPaths) -> Result<(PathBuf, ContainerExecut
     Ok((dir, filtered))
 }
 
-/// The container's compiled filter for `exec`: the stored program, or the
-/// spec's profile compiled now when the program is missing or damaged.
-pub(crate) fn seccomp_filter(paths: &ContainerPaths, spec: &Spec) -> std::result::Result<Option<Filter>, String> {
-    let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
-        return Ok(None);
-    };
-    match Filter::read(&paths.dir.join(DIR).join(FILTER)) {
-        Ok(filter) => Ok(Some(filter)),
-        Err(_) => Filter::compile(seccomp).map(Some),
+/// The compiled filter of `spec`'s profile (for `exec`), from the cache
+/// or compiled now.
+pub(crate) fn filter_of(cache_dir: &Path, spec: &Spec) -> std::result::Result<Option<Filter>, String> {
+    match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(seccomp) => seccomp_filter::cached(cache_dir, seccomp).map(|(_, filter)| Some(filter)),
+        None => Ok(None),
     }
 }
 

@@ -6,8 +6,8 @@
 //! and restart, and `exec` in every new process: a third of a container's
 //! start. Instead a container's `linux.seccomp` is compiled when its bundle
 //! is prepared, once per distinct profile ([`cached`] keeps the program
-//! under the engine root by content hash), and [`Filter::load`] hands the
-//! finished program to seccomp(2).
+//! under the engine root by the profile's digest), and [`Filter::load`]
+//! hands the finished program to seccomp(2).
 //!
 //! `SCMP_CMP_MASKED_EQ` reads as runc and crun read it: `value` is the mask
 //! and `valueTwo` the datum. Docker's profile relies on that: without
@@ -174,21 +174,25 @@ impl Filter {
     }
 }
 
-/// The compiled filter for `seccomp`, from `cache_dir` when an identical
-/// profile was compiled before, else compiled and stored there. Returns the
-/// program's path.
-pub fn cached(cache_dir: &Path, seccomp: &LinuxSeccomp) -> Result<PathBuf, String> {
+/// The compiled filter for `seccomp` and its name in `cache_dir` (the
+/// profile's digest): read from there when an identical profile was
+/// compiled before, else compiled and stored there.
+pub fn cached(cache_dir: &Path, seccomp: &LinuxSeccomp) -> Result<(String, Filter), String> {
     let canonical = serde_json::to_vec(seccomp).map_err(|e| e.to_string())?;
-    let digest = Sha256::digest(&canonical);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    let path = cache_dir.join(format!("{hex}.bpf"));
-    if Filter::read(&path).is_ok() {
-        return Ok(path);
+    let digest: String = Sha256::digest(&canonical).iter().map(|b| format!("{b:02x}")).collect();
+    let path = program_path(cache_dir, &digest);
+    if let Ok(filter) = Filter::read(&path) {
+        return Ok((digest, filter));
     }
     let filter = Filter::compile(seccomp)?;
     fs::create_dir_all(cache_dir).map_err(|e| format!("{}: {e}", cache_dir.display()))?;
     filter.write(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(path)
+    Ok((digest, filter))
+}
+
+/// Where [`cached`] keeps the program of the profile with `digest`.
+pub fn program_path(cache_dir: &Path, digest: &str) -> PathBuf {
+    cache_dir.join(format!("{digest}.bpf"))
 }
 
 fn action(action: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction, String> {
@@ -266,13 +270,14 @@ mod tests {
     fn docker_default_compiles_and_round_trips_through_the_cache() {
         let dir = tempfile::tempdir().unwrap();
         let profile = docker_default();
-        let path = cached(dir.path(), &profile).unwrap();
-        let filter = Filter::read(&path).unwrap();
+        let (digest, filter) = cached(dir.path(), &profile).unwrap();
+        let path = program_path(dir.path(), &digest);
+        assert_eq!(Filter::read(&path).unwrap(), filter);
         assert_eq!(filter, Filter::compile(&profile).unwrap());
         assert!(filter.program.len() > 100, "{} instructions", filter.program.len());
         // Same profile, same file: no second compile.
         let mtime = fs::metadata(&path).unwrap().modified().unwrap();
-        assert_eq!(cached(dir.path(), &profile).unwrap(), path);
+        assert_eq!(cached(dir.path(), &profile).unwrap(), (digest, filter));
         assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), mtime);
     }
 
@@ -280,15 +285,16 @@ mod tests {
     fn a_damaged_cache_file_is_rejected_and_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let profile = docker_default();
-        let path = cached(dir.path(), &profile).unwrap();
+        let (digest, filter) = cached(dir.path(), &profile).unwrap();
+        let path = program_path(dir.path(), &digest);
         let mut bytes = fs::read(&path).unwrap();
         bytes.truncate(bytes.len() - 8);
         fs::write(&path, bytes).unwrap();
         assert!(Filter::read(&path)
             .unwrap_err()
             .contains("not a compiled seccomp filter"));
-        assert_eq!(cached(dir.path(), &profile).unwrap(), path);
-        assert!(Filter::read(&path).is_ok());
+        assert_eq!(cached(dir.path(), &profile).unwrap().1, filter);
+        assert_eq!(Filter::read(&path).unwrap(), filter);
     }
 
     #[test]
