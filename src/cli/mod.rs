@@ -1,6 +1,7 @@
 //! The command line: clap definitions and output, nothing else. Every
 //! command turns its arguments into a call below and prints what comes back.
 
+mod build;
 mod config;
 mod exec;
 mod global;
@@ -78,6 +79,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Execute a command in a running container
     Exec(exec::ExecArgs),
+    /// Build or rebuild services
+    Build(build::BuildArgs),
     /// Pull service images
     Pull(images::PullArgs),
     /// Push service images
@@ -154,6 +157,7 @@ fn run(cli: Cli) -> Result<ExitCode, report::Failure> {
         Command::Events(args) => ps::run_events(&cli.global, args, &out),
         Command::Run(args) => run::run(&cli.global, args, &out),
         Command::Exec(args) => exec::run(&cli.global, args, &out),
+        Command::Build(args) => build::build(&cli.global, args, &out),
         Command::Pull(args) => images::pull(&cli.global, args, &out),
         Command::Push(args) => images::push(&cli.global, args, &out),
         Command::Images(args) => images::images(&cli.global, args, &out),

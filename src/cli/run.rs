@@ -17,6 +17,9 @@ use super::GlobalArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
+    /// Build image before starting container
+    #[arg(long)]
+    build: bool,
     /// Run container in background and print container ID
     #[arg(short, long)]
     detach: bool,
@@ -96,10 +99,16 @@ pub fn run(global: &GlobalArgs, args: RunArgs, out: &Output) -> Result<ExitCode,
         no_deps: args.no_deps,
         service_ports: args.service_ports || !args.publish.is_empty(),
         up: UpOptions {
-            pull_options: crate::image::pull::PullOptions {
-                registry: super::image::registry_options().map_err(|e| out.error(&e.to_string()))?,
+            build: if args.build {
+                crate::project::build::BuildMode::Always
+            } else {
+                crate::project::build::BuildMode::Missing
+            },
+            build_options: crate::project::build::BuildOptions {
+                pull_options: super::up::pull_options(out)?,
                 ..Default::default()
             },
+            pull_options: super::up::pull_options(out)?,
             ..UpOptions::default()
         },
     };

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::image::pull::PullPolicy;
+use crate::project::build::{BuildMode, BuildOptions};
 use crate::project::down::{DownOptions, RemoveImages};
 use crate::project::events::Sink;
 use crate::project::logs::{Line, LogOptions};
@@ -154,7 +155,7 @@ fn pull_policy(p: &Option<String>, out: &Output) -> Result<Option<PullPolicy>, F
     }
 }
 
-fn pull_options(out: &Output) -> Result<crate::image::pull::PullOptions, Failure> {
+pub(super) fn pull_options(out: &Output) -> Result<crate::image::pull::PullOptions, Failure> {
     let registry = super::image::registry_options().map_err(|e| out.error(&e.to_string()))?;
     Ok(crate::image::pull::PullOptions {
         registry,
@@ -162,24 +163,29 @@ fn pull_options(out: &Output) -> Result<crate::image::pull::PullOptions, Failure
     })
 }
 
-fn refuse_build(target: &Target, build: bool, out: &Output) -> Result<(), Failure> {
-    if build {
-        if let Some((name, _)) = target.project.services.iter().find(|(_, s)| s.build.is_some()) {
-            return Err(out.error(&format!(
-                "service {name} has a build section, and rcompose cannot build images yet; \
-                 build it elsewhere and `rcompose image load` it, then run without --build"
-            )));
-        }
+fn build_mode(build: bool, no_build: bool) -> BuildMode {
+    match (build, no_build) {
+        (true, _) => BuildMode::Always,
+        (_, true) => BuildMode::Never,
+        _ => BuildMode::Missing,
     }
-    Ok(())
+}
+
+fn build_options(quiet: bool, out: &Output) -> Result<BuildOptions, Failure> {
+    Ok(BuildOptions {
+        quiet,
+        pull_options: pull_options(out)?,
+        ..BuildOptions::default()
+    })
 }
 
 pub fn create(global: &GlobalArgs, args: CreateArgs, out: &Output) -> Result<ExitCode, Failure> {
     let target = load::target(global, &args.services, false, out)?;
-    refuse_build(&target, args.build, out)?;
     let engine = load::engine(out)?;
     let progress = Progress::new(global, out.color());
     let opts = UpOptions {
+        build: build_mode(args.build, args.no_build),
+        build_options: build_options(false, out)?,
         services: args.services,
         force_recreate: args.force_recreate,
         no_recreate: args.no_recreate,
@@ -196,11 +202,12 @@ pub fn create(global: &GlobalArgs, args: CreateArgs, out: &Output) -> Result<Exi
 
 pub fn up(global: &GlobalArgs, args: UpArgs, out: &Output) -> Result<ExitCode, Failure> {
     let target = load::target(global, &args.services, false, out)?;
-    refuse_build(&target, args.build, out)?;
     let engine = load::engine(out)?;
     let progress = Progress::new(global, out.color());
     let detach = args.detach || args.wait;
     let opts = UpOptions {
+        build: build_mode(args.build, args.no_build),
+        build_options: build_options(args.quiet_pull, out)?,
         services: args.services.clone(),
         no_deps: args.no_deps,
         force_recreate: args.force_recreate,

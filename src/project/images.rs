@@ -70,10 +70,7 @@ pub fn ensure(
     if !present && has_build {
         return Err(ProjectError::service(
             service_name,
-            format!(
-                "image {name} is not in the store and rcompose cannot build images yet; \
-                 build it elsewhere and `rcompose image load` it, or set `image:` to a pullable image"
-            ),
+            format!("image {name} is not built; run `rcompose build {service_name}`"),
         ));
     }
     let step = Step::begin(sink, Kind::Image, name, "Pulling");

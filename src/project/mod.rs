@@ -17,6 +17,7 @@
 //!
 //! `down`, `ps`, `logs` and the lifecycle commands read the same inventory.
 
+pub mod build;
 pub mod container;
 pub mod down;
 pub mod engine;

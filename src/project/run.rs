@@ -82,17 +82,27 @@ pub fn run(engine: &Engine, target: &Target, opts: &RunOptions, sink: &dyn Sink)
         d.restart_policy = None;
     }
 
-    let image_name = images::image_name(&target.name, &opts.service, &service);
-    let policy = images::policy(&opts.service, &service, opts.up.pull)?;
-    images::ensure(
+    super::build::ensure_built(
         engine,
+        target,
         &opts.service,
-        &image_name,
-        policy,
-        service.build.is_some(),
-        &opts.up.pull_options,
+        opts.up.build,
+        &opts.up.build_options,
         sink,
     )?;
+    let image_name = images::image_name(&target.name, &opts.service, &service);
+    let policy = images::policy(&opts.service, &service, opts.up.pull)?;
+    if service.build.is_none() {
+        images::ensure(
+            engine,
+            &opts.service,
+            &image_name,
+            policy,
+            false,
+            &opts.up.pull_options,
+            sink,
+        )?;
+    }
     let image = images::resolve(engine, &image_name)?;
     let name = match &opts.name {
         Some(n) => n.clone(),

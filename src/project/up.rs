@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::compose::graph;
 use crate::image::pull::{PullOptions, PullPolicy};
 
+use super::build::{self, BuildMode, BuildOptions};
 use super::container;
 use super::engine::Engine;
 use super::error::{ProjectError, Result};
@@ -45,6 +46,9 @@ pub struct UpOptions {
     pub wait_timeout: Option<Duration>,
     /// Grace period for containers stopped to be recreated or removed.
     pub timeout: Option<Duration>,
+    /// `--build` / `--no-build`.
+    pub build: BuildMode,
+    pub build_options: BuildOptions,
 }
 
 /// What `up` left running, for attached mode.
@@ -151,10 +155,19 @@ pub fn up(engine: &Engine, target: &Target, opts: &UpOptions, sink: &dyn Sink) -
         target.check_services(std::slice::from_ref(s))?;
     }
 
-    // Images: pull what is missing, a few at a time, before anything is created.
+    // Images: build what must be (one at a time: a build step forks the
+    // process), then pull what is missing, a few at a time, before anything
+    // is created.
+    for name in &selected {
+        build::ensure_built(engine, target, name, opts.build, &opts.build_options, sink)?;
+    }
     let mut by_image: BTreeMap<String, (String, PullPolicy, bool)> = BTreeMap::new();
     for name in &selected {
         let s = &project.services[name];
+        if s.build.is_some() {
+            // Built above, or already there.
+            continue;
+        }
         let image = images::image_name(&target.name, name, s);
         let policy = images::policy(name, s, opts.pull)?;
         let entry = by_image
@@ -183,8 +196,12 @@ pub fn up(engine: &Engine, target: &Target, opts: &UpOptions, sink: &dyn Sink) -
         r?;
     }
     let mut resolved: HashMap<String, Resolved> = HashMap::new();
-    for image in by_image.keys() {
-        resolved.insert(image.clone(), images::resolve(engine, image)?);
+    for name in &selected {
+        let image = images::image_name(&target.name, name, &project.services[name]);
+        if let std::collections::hash_map::Entry::Vacant(slot) = resolved.entry(image) {
+            let r = images::resolve(engine, slot.key())?;
+            slot.insert(r);
+        }
     }
 
     // What exists, and what to do about it.

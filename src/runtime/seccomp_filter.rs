@@ -140,7 +140,9 @@ impl Filter {
         bytes.extend_from_slice(&self.flags.to_le_bytes());
         bytes.extend_from_slice(&Sha256::digest(&program));
         bytes.extend_from_slice(&program);
-        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        // Unique per call: threads of one process may store the same program.
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let tmp = dir.join(crate::store::temp_name(".bpf-"));
         let result = (|| {
             File::create(&tmp)?.write_all(&bytes)?;
             fs::rename(&tmp, path)
@@ -295,6 +297,25 @@ mod tests {
             .contains("not a compiled seccomp filter"));
         assert_eq!(cached(dir.path(), &profile).unwrap().1, filter);
         assert_eq!(Filter::read(&path).unwrap(), filter);
+    }
+
+    #[test]
+    fn threads_compiling_the_same_profile_at_once_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = docker_default();
+        let results: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..6).map(|_| s.spawn(|| cached(dir.path(), &profile))).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let first = results[0].as_ref().unwrap();
+        for r in &results {
+            assert_eq!(r.as_ref().unwrap(), first);
+        }
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file is left"
+        );
     }
 
     #[test]

@@ -1,0 +1,1348 @@
+//! Dockerfile syntax as Docker's classic parser and BuildKit's frontend read it.
+//!
+//! Parsing stops at the syntax: nothing is expanded here, since variables only get their
+//! values while a stage is built. Two kinds of "raw" result exist:
+//! - word arguments (`FROM` base, COPY/ADD paths, WORKDIR, USER, EXPOSE, VOLUME, STOPSIGNAL)
+//!   are kept as written, quotes included; pass them through [`expand`], which removes quotes
+//!   the way Docker does while it substitutes;
+//! - ENV and LABEL keys/values and ARG defaults have their quotes and Dockerfile escapes
+//!   resolved already, but a character that must stay literal (`\ $ ' "`) is kept
+//!   backslash-escaped, so [`expand`] on the value still gives exactly Docker's result
+//!   (`ENV A='$B'` becomes `\$B`). A value without those characters is plain text.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dockerfile {
+    pub global_args: Vec<ArgDecl>,
+    pub stages: Vec<Stage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgDecl {
+    pub name: String,
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    pub base: String,
+    pub name: Option<String>,
+    pub platform: Option<String>,
+    pub line: usize,
+    pub instructions: Vec<Instruction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instruction {
+    pub line: usize,
+    pub text: String,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Shell(String),
+    Exec(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Run {
+        command: Command,
+    },
+    Copy {
+        sources: Vec<String>,
+        dest: String,
+        from: Option<String>,
+        chown: Option<String>,
+        chmod: Option<String>,
+    },
+    Add {
+        sources: Vec<String>,
+        dest: String,
+        chown: Option<String>,
+        chmod: Option<String>,
+    },
+    Env(Vec<(String, String)>),
+    Arg(Vec<ArgDecl>),
+    Workdir(String),
+    User(String),
+    Cmd(Command),
+    Entrypoint(Command),
+    Expose(Vec<String>),
+    Label(Vec<(String, String)>),
+    Volume(Vec<String>),
+    Healthcheck(Healthcheck),
+    Shell(Vec<String>),
+    StopSignal(String),
+    Onbuild(String),
+    Maintainer(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Healthcheck {
+    None,
+    Check {
+        test: Command,
+        interval: Option<String>,
+        timeout: Option<String>,
+        start_period: Option<String>,
+        start_interval: Option<String>,
+        retries: Option<u32>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Dockerfile line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+fn fail<T>(line: usize, message: impl Into<String>) -> Result<T, ParseError> {
+    Err(ParseError {
+        line,
+        message: message.into(),
+    })
+}
+
+/// Every keyword this parser knows, for the "unknown instruction" hint.
+const KEYWORDS: &[&str] = &[
+    "ADD",
+    "ARG",
+    "CMD",
+    "COPY",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "FROM",
+    "HEALTHCHECK",
+    "LABEL",
+    "MAINTAINER",
+    "ONBUILD",
+    "RUN",
+    "SHELL",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+];
+
+/// An instruction after continuation lines were folded into one.
+struct Logical {
+    line: usize,
+    /// Docker's view: pieces concatenated with nothing in between, so `a\`+`b` is `ab`.
+    raw: String,
+    /// The display/cache-key view: trimmed pieces joined by one space.
+    text: String,
+}
+
+pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let lines: Vec<&str> = text.lines().collect();
+    let escape = read_directives(&lines)?;
+    let mut df = Dockerfile {
+        global_args: Vec::new(),
+        stages: Vec::new(),
+    };
+    for l in logical_lines(&lines, escape) {
+        let (keyword, rest) = split_keyword(&l.raw);
+        let lower = keyword.to_ascii_lowercase();
+        if lower == "from" {
+            let stage = parse_from(rest, l.line)?;
+            if let Some(name) = &stage.name {
+                if df.stages.iter().any(|s| s.name.as_ref() == Some(name)) {
+                    return fail(
+                        l.line,
+                        format!("duplicate stage name {name:?}; give each stage its own AS name"),
+                    );
+                }
+            }
+            df.stages.push(stage);
+            continue;
+        }
+        let kind = parse_kind(keyword, rest, l.line, escape)?;
+        match (df.stages.last_mut(), kind) {
+            (Some(stage), kind) => stage.instructions.push(Instruction {
+                line: l.line,
+                text: l.text,
+                kind,
+            }),
+            (None, Kind::Arg(args)) => df.global_args.extend(args),
+            (None, _) => {
+                return fail(
+                    l.line,
+                    format!(
+                        "{} comes before any FROM; only ARG may precede the first FROM, so move it below a FROM line",
+                        keyword.to_ascii_uppercase()
+                    ),
+                )
+            }
+        }
+    }
+    if df.stages.is_empty() {
+        return fail(
+            1,
+            "no FROM instruction; a Dockerfile must start with FROM (after optional ARGs)",
+        );
+    }
+    Ok(df)
+}
+
+/// Reads `# key=value` directives; only the top comment block can hold them, and the first
+/// line that is not a known directive ends that block.
+fn read_directives(lines: &[&str]) -> Result<char, ParseError> {
+    let mut escape = '\\';
+    let mut seen: Vec<String> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some((key, value)) = directive(line) else { break };
+        let key = key.to_ascii_lowercase();
+        if !matches!(key.as_str(), "syntax" | "escape" | "check") {
+            break;
+        }
+        if seen.contains(&key) {
+            return fail(
+                i + 1,
+                format!("the parser directive {key} is given twice; keep only one"),
+            );
+        }
+        if key == "escape" {
+            escape = match value {
+                "\\" => '\\',
+                "`" => '`',
+                _ => {
+                    return fail(
+                        i + 1,
+                        format!("invalid escape character {value:?}; use # escape=\\ or # escape=`"),
+                    )
+                }
+            };
+        }
+        seen.push(key);
+    }
+    Ok(escape)
+}
+
+fn directive(line: &str) -> Option<(&str, &str)> {
+    let rest = line.strip_prefix('#')?.trim_start();
+    let key_len = rest.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(rest.len());
+    let key = &rest[..key_len];
+    if !key.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let value = rest[key_len..].trim_start().strip_prefix('=')?.trim();
+    (!value.is_empty()).then_some((key, value))
+}
+
+fn logical_lines(lines: &[&str], escape: char) -> Vec<Logical> {
+    let mut out = Vec::new();
+    let mut current: Option<Logical> = None;
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim();
+        // Comments and blank lines vanish also in the middle of a continued instruction.
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let (body, continues) = strip_continuation(line, escape);
+        match &mut current {
+            None => {
+                current = Some(Logical {
+                    line: i + 1,
+                    raw: body.to_string(),
+                    text: body.trim().to_string(),
+                })
+            }
+            Some(l) => {
+                l.raw.push_str(body);
+                let piece = body.trim();
+                if !piece.is_empty() {
+                    if !l.text.is_empty() {
+                        l.text.push(' ');
+                    }
+                    l.text.push_str(piece);
+                }
+            }
+        }
+        if !continues {
+            out.extend(current.take());
+        }
+    }
+    out.extend(current);
+    out
+}
+
+/// A doubled escape at the end is an escaped escape, not a continuation (as in Docker).
+fn strip_continuation(line: &str, escape: char) -> (&str, bool) {
+    let t = line.trim_end_matches([' ', '\t']);
+    match t.strip_suffix(escape) {
+        Some(body) if !body.ends_with(escape) => (body, true),
+        _ => (line, false),
+    }
+}
+
+fn split_keyword(raw: &str) -> (&str, &str) {
+    let raw = raw.trim();
+    match raw.find(char::is_whitespace) {
+        Some(i) => (&raw[..i], raw[i..].trim()),
+        None => (raw, ""),
+    }
+}
+
+fn unknown_instruction(keyword: &str) -> String {
+    let upper = keyword.to_ascii_uppercase();
+    let hint = KEYWORDS
+        .iter()
+        .map(|k| (strsim::levenshtein(k, &upper), k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| format!("did you mean {k}? "))
+        .unwrap_or_default();
+    format!(
+        "unknown instruction {keyword}; {hint}supported instructions are {}",
+        KEYWORDS.join(", ")
+    )
+}
+
+fn parse_from(rest: &str, line: usize) -> Result<Stage, ParseError> {
+    let (flags, rest) = take_flags(rest);
+    let mut platform = None;
+    for f in flags {
+        match f.name.as_str() {
+            "platform" if platform.is_none() => platform = Some(flag_value(&f, "FROM", line)?),
+            "platform" => return fail(line, "FROM --platform is given twice; keep one"),
+            _ => {
+                return fail(
+                    line,
+                    format!("FROM does not accept --{}; the only FROM flag is --platform", f.name),
+                )
+            }
+        }
+    }
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let (base, name) = match words.as_slice() {
+        [base] => (*base, None),
+        [base, r#as, name] if r#as.eq_ignore_ascii_case("as") => (*base, Some(name.to_ascii_lowercase())),
+        [] => {
+            return fail(
+                line,
+                "FROM needs an image, as in FROM alpine:3.20 or FROM alpine AS build",
+            )
+        }
+        _ => {
+            return fail(
+                line,
+                format!("FROM takes an image and an optional AS name, not {rest:?}; write FROM image [AS name]"),
+            )
+        }
+    };
+    if let Some(n) = &name {
+        let mut chars = n.chars();
+        let ok = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+        if !ok {
+            return fail(
+                line,
+                format!("invalid stage name {n:?}; start it with a letter and use only letters, digits, - _ ."),
+            );
+        }
+    }
+    Ok(Stage {
+        base: base.to_string(),
+        name,
+        platform,
+        line,
+        instructions: Vec::new(),
+    })
+}
+
+fn parse_kind(keyword: &str, rest: &str, line: usize, escape: char) -> Result<Kind, ParseError> {
+    let upper = keyword.to_ascii_uppercase();
+    if !KEYWORDS.contains(&upper.as_str()) {
+        return fail(line, unknown_instruction(keyword));
+    }
+    if rest.is_empty() {
+        return fail(line, format!("{upper} has no arguments; add them after the keyword"));
+    }
+    let words = || rest.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    Ok(match upper.as_str() {
+        "RUN" => parse_run(rest, line)?,
+        "CMD" => Kind::Cmd(command(rest)),
+        "ENTRYPOINT" => Kind::Entrypoint(command(rest)),
+        "COPY" | "ADD" => parse_copy(&upper, rest, line)?,
+        "ENV" => Kind::Env(parse_pairs("ENV", rest, line, escape)?),
+        "LABEL" => Kind::Label(parse_pairs("LABEL", rest, line, escape)?),
+        "ARG" => Kind::Arg(parse_args(rest, line, escape)?),
+        "WORKDIR" => Kind::Workdir(rest.to_string()),
+        "USER" => Kind::User(rest.to_string()),
+        "STOPSIGNAL" => Kind::StopSignal(rest.to_string()),
+        "MAINTAINER" => Kind::Maintainer(rest.to_string()),
+        "EXPOSE" => Kind::Expose(words()),
+        "VOLUME" => {
+            let list = json_array(rest).unwrap_or_else(words);
+            if list.is_empty() || list.iter().any(|v| v.trim().is_empty()) {
+                return fail(
+                    line,
+                    "VOLUME has an empty path; list one or more mount points, as in VOLUME /data",
+                );
+            }
+            Kind::Volume(list)
+        }
+        "SHELL" => match json_array(rest) {
+            Some(v) if !v.is_empty() => Kind::Shell(v),
+            _ => {
+                return fail(
+                    line,
+                    r#"SHELL needs a JSON array of strings, as in SHELL ["/bin/bash", "-c"]"#,
+                )
+            }
+        },
+        "HEALTHCHECK" => Kind::Healthcheck(parse_healthcheck(rest, line)?),
+        "ONBUILD" => {
+            let (inner, inner_rest) = split_keyword(rest);
+            if matches!(inner.to_ascii_uppercase().as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
+                return fail(
+                    line,
+                    format!("ONBUILD cannot trigger {inner}; use another instruction after ONBUILD"),
+                );
+            }
+            parse_kind(inner, inner_rest, line, escape)?;
+            Kind::Onbuild(rest.to_string())
+        }
+        _ => unreachable!("every keyword in KEYWORDS but FROM has a branch"),
+    })
+}
+
+/// `[...]` is exec form only when it is valid JSON holding strings; anything else falls back
+/// to shell form silently, as Docker does.
+fn json_array(s: &str) -> Option<Vec<String>> {
+    if !s.starts_with('[') {
+        return None;
+    }
+    serde_json::from_str(s).ok()
+}
+
+fn command(rest: &str) -> Command {
+    json_array(rest).map_or_else(|| Command::Shell(rest.to_string()), Command::Exec)
+}
+
+fn is_heredoc(word: &str) -> bool {
+    let Some(rest) = word.strip_prefix("<<") else {
+        return false;
+    };
+    let rest = rest.strip_prefix('-').unwrap_or(rest).trim_start_matches(['"', '\'']);
+    rest.starts_with(|c: char| c.is_alphanumeric() || c == '_')
+}
+
+fn refuse_heredoc(keyword: &str, args: &str, line: usize) -> Result<(), ParseError> {
+    match args.split_whitespace().find(|w| is_heredoc(w)) {
+        Some(w) => fail(
+            line,
+            format!("{keyword} uses a heredoc ({w}), which is not supported; put the content in a file and COPY it, or use a RUN with printf"),
+        ),
+        None => Ok(()),
+    }
+}
+
+fn parse_run(rest: &str, line: usize) -> Result<Kind, ParseError> {
+    let (flags, rest) = take_flags(rest);
+    if let Some(f) = flags.first() {
+        return fail(
+            line,
+            match f.name.as_str() {
+                "mount" | "network" | "security" => format!(
+                    "RUN --{} is not supported by this builder; remove the flag (for caches or secrets, COPY the files in instead)",
+                    f.name
+                ),
+                _ => format!("RUN does not accept --{}; remove the flag", f.name),
+            },
+        );
+    }
+    let command = command(rest);
+    match &command {
+        Command::Shell(s) if s.is_empty() => return fail(line, "RUN has no command; add one after the flags"),
+        Command::Shell(s) => refuse_heredoc("RUN", s, line)?,
+        Command::Exec(v) if v.is_empty() => return fail(line, "RUN [] has no command; put the program in the array"),
+        Command::Exec(_) => {}
+    }
+    Ok(Kind::Run { command })
+}
+
+fn parse_copy(keyword: &str, rest: &str, line: usize) -> Result<Kind, ParseError> {
+    let (flags, rest) = take_flags(rest);
+    let (mut from, mut chown, mut chmod) = (None, None, None);
+    for f in &flags {
+        let slot = match (f.name.as_str(), keyword) {
+            ("from", "COPY") => &mut from,
+            ("chown", _) => &mut chown,
+            ("chmod", _) => &mut chmod,
+            ("link", _) => continue,
+            ("from", _) => return fail(line, "ADD does not accept --from; use COPY --from=<stage> instead"),
+            _ => {
+                return fail(
+                    line,
+                    format!(
+                    "{keyword} does not accept --{}; supported flags are --from (COPY only), --chown, --chmod, --link",
+                    f.name
+                ),
+                )
+            }
+        };
+        if slot.is_some() {
+            return fail(line, format!("{keyword} --{} is given twice; keep one", f.name));
+        }
+        *slot = Some(flag_value(f, keyword, line)?);
+    }
+    let mut args = match json_array(rest) {
+        Some(v) => v,
+        None => {
+            refuse_heredoc(keyword, rest, line)?;
+            rest.split_whitespace().map(str::to_string).collect()
+        }
+    };
+    if args.len() < 2 {
+        return fail(
+            line,
+            format!("{keyword} needs at least two arguments: one or more sources, then the destination"),
+        );
+    }
+    let dest = args.pop().unwrap_or_default();
+    Ok(match keyword {
+        "COPY" => Kind::Copy {
+            sources: args,
+            dest,
+            from,
+            chown,
+            chmod,
+        },
+        _ => Kind::Add {
+            sources: args,
+            dest,
+            chown,
+            chmod,
+        },
+    })
+}
+
+fn parse_healthcheck(rest: &str, line: usize) -> Result<Healthcheck, ParseError> {
+    let (flags, rest) = take_flags(rest);
+    let (word, cmd) = split_keyword(rest);
+    if word.eq_ignore_ascii_case("none") {
+        if !flags.is_empty() || !cmd.is_empty() {
+            return fail(line, "HEALTHCHECK NONE takes no flags or arguments; remove them");
+        }
+        return Ok(Healthcheck::None);
+    }
+    if !word.eq_ignore_ascii_case("cmd") {
+        return fail(
+            line,
+            format!("HEALTHCHECK expects CMD or NONE, found {word:?}; write HEALTHCHECK [flags] CMD command"),
+        );
+    }
+    if cmd.is_empty() {
+        return fail(line, "HEALTHCHECK CMD has no command; add the check after CMD");
+    }
+    let (mut interval, mut timeout, mut start_period, mut start_interval, mut retries) = (None, None, None, None, None);
+    for f in &flags {
+        let value = flag_value(f, "HEALTHCHECK", line)?;
+        let slot = match f.name.as_str() {
+            "interval" => &mut interval,
+            "timeout" => &mut timeout,
+            "start-period" => &mut start_period,
+            "start-interval" => &mut start_interval,
+            "retries" => {
+                let n = value.parse::<u32>().or_else(|_| {
+                    fail(line, format!("HEALTHCHECK --retries={value} is not a whole number; use e.g. --retries=3"))
+                })?;
+                if retries.replace(n).is_some() {
+                    return fail(line, "HEALTHCHECK --retries is given twice; keep one");
+                }
+                continue;
+            }
+            other => {
+                return fail(
+                    line,
+                    format!("HEALTHCHECK does not accept --{other}; use --interval, --timeout, --start-period, --start-interval or --retries"),
+                )
+            }
+        };
+        if !is_go_duration(&value) {
+            return fail(
+                line,
+                format!(
+                    "HEALTHCHECK --{}={value} is not a duration; write it like 30s, 1m30s or 500ms",
+                    f.name
+                ),
+            );
+        }
+        if slot.replace(value).is_some() {
+            return fail(line, format!("HEALTHCHECK --{} is given twice; keep one", f.name));
+        }
+    }
+    Ok(Healthcheck::Check {
+        test: command(cmd),
+        interval,
+        timeout,
+        start_period,
+        start_interval,
+        retries,
+    })
+}
+
+/// Go's `time.ParseDuration` syntax without a sign, which Docker rejects for health checks anyway.
+fn is_go_duration(s: &str) -> bool {
+    if s == "0" {
+        return true;
+    }
+    let mut rest = s;
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let num = &rest[..n];
+        if num.is_empty() || num == "." || num.matches('.').count() > 1 {
+            return false;
+        }
+        rest = &rest[n..];
+        let Some(unit) = ["ns", "us", "µs", "μs", "ms", "s", "m", "h"]
+            .iter()
+            .find(|u| rest.starts_with(*u))
+        else {
+            return false;
+        };
+        rest = &rest[unit.len()..];
+    }
+    !s.is_empty()
+}
+
+struct Flag {
+    name: String,
+    value: Option<String>,
+}
+
+/// Leading `--name[=value]` words; quotes in a value only group, and `--` alone ends the flags.
+fn take_flags(mut rest: &str) -> (Vec<Flag>, &str) {
+    let mut flags = Vec::new();
+    while rest.starts_with("--") {
+        let mut quote = None;
+        let mut token = String::new();
+        let mut end = rest.len();
+        for (i, c) in rest.char_indices() {
+            match (quote, c) {
+                (None, c) if c.is_whitespace() => {
+                    end = i;
+                    break;
+                }
+                (None, '"' | '\'') => quote = Some(c),
+                (Some(q), c) if q == c => quote = None,
+                _ => token.push(c),
+            }
+        }
+        rest = rest[end..].trim_start();
+        if token == "--" {
+            break;
+        }
+        let body = &token[2..];
+        let (name, value) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (body, None),
+        };
+        flags.push(Flag {
+            name: name.to_ascii_lowercase(),
+            value,
+        });
+    }
+    (flags, rest)
+}
+
+fn flag_value(f: &Flag, keyword: &str, line: usize) -> Result<String, ParseError> {
+    match &f.value {
+        Some(v) if !v.is_empty() => Ok(v.clone()),
+        _ => fail(
+            line,
+            format!("{keyword} --{0} needs a value; write --{0}=<value>", f.name),
+        ),
+    }
+}
+
+/// Splits on blanks outside quotes; quotes and escapes stay in the words for [`canonical`].
+fn split_words(s: &str, escape: char) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote = None;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if quote.is_none() && c.is_whitespace() {
+            if !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+            continue;
+        }
+        word.push(c);
+        if c == escape && quote != Some('\'') {
+            word.extend(chars.next());
+        } else if quote.is_none() && (c == '"' || c == '\'') {
+            quote = Some(c);
+        } else if quote == Some(c) {
+            quote = None;
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+fn parse_pairs(keyword: &str, rest: &str, line: usize, escape: char) -> Result<Vec<(String, String)>, ParseError> {
+    let canon = |s: &str| canonical(s, escape).or_else(|e| fail(line, format!("{keyword}: {e}")));
+    let words = split_words(rest, escape);
+    if keyword == "ENV" && !words[0].contains('=') {
+        // Legacy `ENV name value with spaces`: the value is the whole rest of the line.
+        let (name, value) = split_keyword(rest);
+        if value.is_empty() {
+            return fail(line, format!("ENV {name} has no value; write ENV {name}=value"));
+        }
+        return Ok(vec![(canon(name)?, canon(value)?)]);
+    }
+    words
+        .iter()
+        .map(|w| match w.split_once('=') {
+            Some(("", _)) => fail(
+                line,
+                format!("{keyword} has a pair with an empty name ({w}); put a name before ="),
+            ),
+            Some((k, v)) => Ok((canon(k)?, canon(v)?)),
+            None => fail(line, format!("{keyword} item {w:?} has no =; write it as name=value")),
+        })
+        .collect()
+}
+
+fn parse_args(rest: &str, line: usize, escape: char) -> Result<Vec<ArgDecl>, ParseError> {
+    split_words(rest, escape)
+        .iter()
+        .map(|w| {
+            let (name, default) = match w.split_once('=') {
+                Some((n, d)) => (
+                    n,
+                    Some(canonical(d, escape).or_else(|e| fail(line, format!("ARG {n}: {e}")))?),
+                ),
+                None => (w.as_str(), None),
+            };
+            if name.is_empty() {
+                return fail(
+                    line,
+                    format!("ARG {w:?} has no name; write ARG name or ARG name=default"),
+                );
+            }
+            Ok(ArgDecl {
+                name: name.to_string(),
+                default,
+            })
+        })
+        .collect()
+}
+
+/// Resolves quotes and Dockerfile escapes but leaves `$` expansions for [`expand`], writing
+/// every literal `\ $ ' "` escaped so that a later expansion cannot misread it.
+fn canonical(raw: &str, escape: char) -> Result<String, String> {
+    fn lit(out: &mut String, c: char) {
+        if matches!(c, '\\' | '$' | '\'' | '"') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    let c: Vec<char> = raw.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < c.len() {
+        match c[i] {
+            e if e == escape => {
+                if let Some(&n) = c.get(i + 1) {
+                    lit(&mut out, n);
+                }
+                i += 2;
+            }
+            '\'' => {
+                let len = c[i + 1..]
+                    .iter()
+                    .position(|&x| x == '\'')
+                    .ok_or(format!("unclosed single quote in {raw}; add the closing '"))?;
+                c[i + 1..i + 1 + len].iter().for_each(|&x| lit(&mut out, x));
+                i += len + 2;
+            }
+            '"' => {
+                i += 1;
+                loop {
+                    match c.get(i) {
+                        None => return Err(format!("unclosed double quote in {raw}; add the closing \"")),
+                        Some('"') => break i += 1,
+                        Some(&e)
+                            if e == escape
+                                && matches!(c.get(i + 1), Some(&n) if n == '"' || n == '$' || n == escape) =>
+                        {
+                            lit(&mut out, c[i + 1]);
+                            i += 2;
+                        }
+                        Some('$') => i = copy_dollar(&c, i, &mut out),
+                        Some(&x) => {
+                            lit(&mut out, x);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            '$' => i = copy_dollar(&c, i, &mut out),
+            x => {
+                lit(&mut out, x);
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Copies the expansion starting at `c[i] == '$'` verbatim and returns the index after it.
+fn copy_dollar(c: &[char], i: usize, out: &mut String) -> usize {
+    let end = match c.get(i + 1) {
+        Some('{') => {
+            let mut depth = 0;
+            let mut j = i + 1;
+            while j < c.len() {
+                match c[j] {
+                    '{' => depth += 1,
+                    '}' if depth == 1 => break,
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+                j += 1;
+            }
+            (j + 1).min(c.len())
+        }
+        Some(d) if d.is_ascii_digit() => i + 1 + c[i + 1..].iter().take_while(|x| x.is_ascii_digit()).count(),
+        Some(s) if is_special_param(*s) => i + 2,
+        Some(n) if n.is_alphabetic() || *n == '_' => {
+            i + 1
+                + c[i + 1..]
+                    .iter()
+                    .take_while(|x| x.is_alphanumeric() || **x == '_')
+                    .count()
+        }
+        _ => {
+            out.push_str("\\$");
+            return i + 1;
+        }
+    };
+    out.extend(&c[i..end]);
+    end
+}
+
+fn is_special_param(c: char) -> bool {
+    matches!(c, '@' | '*' | '#' | '?' | '-' | '$' | '!')
+}
+
+pub fn expand(word: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let chars: Vec<char> = word.chars().collect();
+    Lexer {
+        c: &chars,
+        i: 0,
+        lookup,
+        word,
+    }
+    .until(None)
+}
+
+struct Lexer<'a> {
+    c: &'a [char],
+    i: usize,
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    word: &'a str,
+}
+
+impl Lexer<'_> {
+    fn next(&mut self) -> Option<char> {
+        let c = self.c.get(self.i).copied();
+        self.i += 1;
+        c
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.c.get(self.i).copied()
+    }
+
+    /// Processes up to `stop` (consumed) or to the end when `stop` is None.
+    fn until(&mut self, stop: Option<char>) -> Result<String, String> {
+        let mut out = String::new();
+        while let Some(c) = self.next() {
+            match c {
+                c if Some(c) == stop => return Ok(out),
+                // A lone trailing backslash is dropped, as Docker does.
+                '\\' => out.extend(self.next()),
+                '\'' => {
+                    let len = self.c[self.i..]
+                        .iter()
+                        .position(|&x| x == '\'')
+                        .ok_or_else(|| self.err("unclosed single quote"))?;
+                    out.extend(&self.c[self.i..self.i + len]);
+                    self.i += len + 1;
+                }
+                '"' => loop {
+                    match self.next() {
+                        None => return Err(self.err("unclosed double quote")),
+                        Some('"') => break,
+                        Some('\\') if matches!(self.peek(), Some('"' | '$' | '\\')) => out.extend(self.next()),
+                        Some('$') => out.push_str(&self.dollar()?),
+                        Some(x) => out.push(x),
+                    }
+                },
+                '$' => out.push_str(&self.dollar()?),
+                c => out.push(c),
+            }
+        }
+        match stop {
+            Some(s) => Err(self.err(&format!("missing '{s}'"))),
+            None => Ok(out),
+        }
+    }
+
+    fn err(&self, what: &str) -> String {
+        format!(
+            "{what} in {:?}; fix the quoting or escape the character with \\",
+            self.word
+        )
+    }
+
+    fn lookup(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+    }
+
+    fn dollar(&mut self) -> Result<String, String> {
+        let name_len = |c: &[char]| c.iter().take_while(|x| x.is_alphanumeric() || **x == '_').count();
+        match self.peek() {
+            Some('{') => self.i += 1,
+            Some(d) if d.is_ascii_digit() => {
+                let n = self.c[self.i..].iter().take_while(|x| x.is_ascii_digit()).count();
+                let name: String = self.c[self.i..self.i + n].iter().collect();
+                self.i += n;
+                return Ok(self.lookup(&name).unwrap_or_default());
+            }
+            Some(s) if is_special_param(s) => {
+                self.i += 1;
+                return Ok(self.lookup(&s.to_string()).unwrap_or_default());
+            }
+            Some(n) if n.is_alphabetic() || n == '_' => {
+                let n = name_len(&self.c[self.i..]);
+                let name: String = self.c[self.i..self.i + n].iter().collect();
+                self.i += n;
+                return Ok(self.lookup(&name).unwrap_or_default());
+            }
+            _ => return Ok("$".into()),
+        }
+        let n = name_len(&self.c[self.i..]);
+        let name: String = self.c[self.i..self.i + n].iter().collect();
+        self.i += n;
+        if name.is_empty() {
+            return Err(self.err("bad substitution: ${...} needs a variable name"));
+        }
+        let value = self.lookup(&name);
+        let (colon, op) = match self.next() {
+            Some('}') => return Ok(value.unwrap_or_default()),
+            Some(':') => (true, self.next()),
+            other => (false, other),
+        };
+        let Some(op @ ('-' | '+' | '?')) = op else {
+            if op.is_none() {
+                return Err(self.err("missing '}'"));
+            }
+            let shown = op.map(String::from).unwrap_or_default();
+            return Err(format!(
+                "unsupported modifier ({shown}) in ${{{name}...}} of {:?}; use :- - :+ + :? or ?",
+                self.word
+            ));
+        };
+        let alt = self.until(Some('}'))?;
+        let set = value.as_ref().is_some_and(|v| !colon || !v.is_empty());
+        match (op, set) {
+            ('-', true) | ('?', true) => Ok(value.unwrap_or_default()),
+            ('-', false) => Ok(alt),
+            ('+', true) => Ok(alt),
+            ('+', false) => Ok(String::new()),
+            _ if alt.is_empty() => Err(format!(
+                "{name}: is not set; pass it with --build-arg or give it a default"
+            )),
+            _ => Err(format!("{name}: {alt}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(src: &str) -> Vec<Kind> {
+        let df = parse(&format!("FROM scratch\n{src}")).unwrap_or_else(|e| panic!("{src:?}: {e}"));
+        df.stages[0].instructions.iter().map(|i| i.kind.clone()).collect()
+    }
+
+    fn one(src: &str) -> Kind {
+        let mut k = kinds(src);
+        assert_eq!(k.len(), 1, "{src:?}");
+        k.remove(0)
+    }
+
+    fn error(src: &str) -> ParseError {
+        parse(src).expect_err(src)
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn sh(s: &str) -> Command {
+        Command::Shell(s.into())
+    }
+
+    fn exec(v: &[&str]) -> Command {
+        Command::Exec(v.iter().map(|s| s.to_string()).collect())
+    }
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn stages_args_and_lines() {
+        let df = parse(
+            "# syntax=docker/dockerfile:1\nARG BASE=alpine\nARG A B=2\n\nfrom --platform=$BUILDPLATFORM ${BASE}:3 As Build\n\
+             run make \\\n  all\nFROM build\nCopy --from=BUILD /out /out\n",
+        )
+        .unwrap();
+        assert_eq!(
+            df.global_args,
+            vec![
+                ArgDecl {
+                    name: "BASE".into(),
+                    default: Some("alpine".into())
+                },
+                ArgDecl {
+                    name: "A".into(),
+                    default: None
+                },
+                ArgDecl {
+                    name: "B".into(),
+                    default: Some("2".into())
+                },
+            ]
+        );
+        let s = &df.stages[0];
+        assert_eq!(
+            (s.base.as_str(), s.name.as_deref(), s.platform.as_deref(), s.line),
+            ("${BASE}:3", Some("build"), Some("$BUILDPLATFORM"), 5)
+        );
+        assert_eq!(
+            s.instructions[0],
+            Instruction {
+                line: 6,
+                text: "run make all".into(),
+                kind: Kind::Run {
+                    command: sh("make   all")
+                }
+            }
+        );
+        assert_eq!(
+            (
+                df.stages[1].base.as_str(),
+                df.stages[1].name.as_ref(),
+                df.stages[1].line
+            ),
+            ("build", None, 8)
+        );
+        assert_eq!(df.stages[1].instructions[0].line, 9);
+        assert!(matches!(&df.stages[1].instructions[0].kind, Kind::Copy { from: Some(f), .. } if f == "BUILD"));
+    }
+
+    #[test]
+    fn continuations_comments_and_escape_directive() {
+        let k = kinds("RUN echo a \\  \n# inside\n\n   \n  b\\\nc\nRUN echo x\\\\\nRUN [\"a\", \\\n \"b\"]");
+        assert_eq!(
+            k,
+            vec![
+                Kind::Run {
+                    command: sh("echo a   bc")
+                },
+                Kind::Run {
+                    command: sh("echo x\\\\")
+                },
+                Kind::Run {
+                    command: exec(&["a", "b"])
+                }
+            ]
+        );
+        let df =
+            parse("# escape=`\n# syntax=x\nFROM windows\nRUN dir C:\\ `\n  /b\nENV P=\"C:\\x `\"q`\"\" Q=a`b").unwrap();
+        let i = &df.stages[0].instructions;
+        assert_eq!(
+            i[0].kind,
+            Kind::Run {
+                command: sh("dir C:\\   /b")
+            }
+        );
+        assert_eq!((i[0].text.as_str(), i[1].line), ("RUN dir C:\\ /b", 6));
+        assert_eq!(i[1].kind, Kind::Env(pairs(&[("P", "C:\\\\x \\\"q\\\""), ("Q", "ab")])));
+        let lookup = env(&[]);
+        let Kind::Env(p) = &i[1].kind else { unreachable!() };
+        assert_eq!(expand(&p[0].1, &lookup).unwrap(), "C:\\x \"q\"");
+        // Directives end at the first other line; a later escape= is only a comment.
+        let df = parse("# comment\n# escape=`\nFROM a\nRUN x `\nRUN y").unwrap();
+        assert_eq!(df.stages[0].instructions.len(), 2);
+        assert_eq!(error("# escape=x\nFROM a").line, 1);
+        assert!(error("# escape=`\n# Escape=\\\nFROM a").message.contains("twice"));
+        // A final continuation without a following line still ends the instruction.
+        assert_eq!(kinds("RUN a \\"), vec![Kind::Run { command: sh("a") }]);
+        assert_eq!(
+            parse("\u{feff}FROM a\r\nRUN b\r\n").unwrap().stages[0].instructions[0].kind,
+            Kind::Run { command: sh("b") }
+        );
+    }
+
+    #[test]
+    fn instruction_forms() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let cases: Vec<(&str, Kind)> = vec![
+            ("run [\"sh\", \"-c\", \"echo hi\"]", Kind::Run { command: exec(&["sh", "-c", "echo hi"]) }),
+            ("RUN [\"a\", 1]", Kind::Run { command: sh("[\"a\", 1]") }),
+            ("RUN [not json]", Kind::Run { command: sh("[not json]") }),
+            ("RUN echo \"<<EOF\" a<<b", Kind::Run { command: sh("echo \"<<EOF\" a<<b") }),
+            ("RUN cat <<< str", Kind::Run { command: sh("cat <<< str") }),
+            ("CMD [\"nginx\", \"-g\", \"daemon off;\"]", Kind::Cmd(exec(&["nginx", "-g", "daemon off;"]))),
+            ("CMD echo  $HOME ", Kind::Cmd(sh("echo  $HOME"))),
+            ("CMD []", Kind::Cmd(exec(&[]))),
+            ("ENTRYPOINT [\"/init\"]", Kind::Entrypoint(exec(&["/init"]))),
+            ("ENTRYPOINT exec app", Kind::Entrypoint(sh("exec app"))),
+            (
+                "COPY --link --chown=1:2 --chmod=0755 a b /dst/",
+                Kind::Copy { sources: s(&["a", "b"]), dest: "/dst/".into(), from: None, chown: Some("1:2".into()), chmod: Some("0755".into()) },
+            ),
+            (
+                "COPY [\"a b\", \"/c d\"]",
+                Kind::Copy { sources: s(&["a b"]), dest: "/c d".into(), from: None, chown: None, chmod: None },
+            ),
+            (
+                "COPY --from=\"build\" --link=false /x /y",
+                Kind::Copy { sources: s(&["/x"]), dest: "/y".into(), from: Some("build".into()), chown: None, chmod: None },
+            ),
+            ("ADD --chown=app https://x/y.tgz /", Kind::Add { sources: s(&["https://x/y.tgz"]), dest: "/".into(), chown: Some("app".into()), chmod: None }),
+            ("ENV A=1 B=\"two words\" C='$lit' D=$ref E=a\\ b", Kind::Env(pairs(&[("A", "1"), ("B", "two words"), ("C", "\\$lit"), ("D", "$ref"), ("E", "a b")]))),
+            ("ENV PATH=\"/opt/bin:${PATH}\"", Kind::Env(pairs(&[("PATH", "/opt/bin:${PATH}")]))),
+            ("ENV X=\"a\\\"b\\$c\\d\" Y=", Kind::Env(pairs(&[("X", "a\\\"b\\$c\\\\d"), ("Y", "")]))),
+            ("ENV LEGACY value with  spaces", Kind::Env(pairs(&[("LEGACY", "value with  spaces")]))),
+            ("ENV Q \"quoted value\"", Kind::Env(pairs(&[("Q", "quoted value")]))),
+            ("LABEL \"com.example.vendor\"=\"ACME Inc\" version=1.0", Kind::Label(pairs(&[("com.example.vendor", "ACME Inc"), ("version", "1.0")]))),
+            ("ARG V=\"1 2\" W", Kind::Arg(vec![ArgDecl { name: "V".into(), default: Some("1 2".into()) }, ArgDecl { name: "W".into(), default: None }])),
+            ("ARG E=", Kind::Arg(vec![ArgDecl { name: "E".into(), default: Some(String::new()) }])),
+            ("WORKDIR /app/$X", Kind::Workdir("/app/$X".into())),
+            ("USER app:app", Kind::User("app:app".into())),
+            ("EXPOSE 80 443/tcp 53/udp", Kind::Expose(s(&["80", "443/tcp", "53/udp"]))),
+            ("VOLUME /a /b", Kind::Volume(s(&["/a", "/b"]))),
+            ("VOLUME [\"/data\"]", Kind::Volume(s(&["/data"]))),
+            ("SHELL [\"/bin/bash\", \"-euo\", \"pipefail\", \"-c\"]", Kind::Shell(s(&["/bin/bash", "-euo", "pipefail", "-c"]))),
+            ("STOPSIGNAL SIGQUIT", Kind::StopSignal("SIGQUIT".into())),
+            ("ONBUILD RUN make", Kind::Onbuild("RUN make".into())),
+            ("MAINTAINER Jane <j@x>", Kind::Maintainer("Jane <j@x>".into())),
+            ("HEALTHCHECK none", Kind::Healthcheck(Healthcheck::None)),
+            (
+                "HEALTHCHECK --interval=30s --timeout=1m30s --start-period=500ms --start-interval=2s --retries=3 CMD curl -f http://x/",
+                Kind::Healthcheck(Healthcheck::Check {
+                    test: sh("curl -f http://x/"),
+                    interval: Some("30s".into()),
+                    timeout: Some("1m30s".into()),
+                    start_period: Some("500ms".into()),
+                    start_interval: Some("2s".into()),
+                    retries: Some(3),
+                }),
+            ),
+            (
+                "HEALTHCHECK cmd [\"/bin/check\", \"-q\"]",
+                Kind::Healthcheck(Healthcheck::Check {
+                    test: exec(&["/bin/check", "-q"]),
+                    interval: None,
+                    timeout: None,
+                    start_period: None,
+                    start_interval: None,
+                    retries: None,
+                }),
+            ),
+        ];
+        for (src, want) in cases {
+            assert_eq!(one(src), want, "{src}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        // (source, line, text the message must contain)
+        let cases: &[(&str, usize, &str)] = &[
+            (
+                "",
+                1,
+                "no FROM instruction; a Dockerfile must start with FROM (after optional ARGs)",
+            ),
+            ("# only a comment\nARG A=1\n", 1, "no FROM instruction"),
+            ("ARG A\nRUN x\nFROM a", 2, "RUN comes before any FROM"),
+            ("FROM a\nCOPPY a b", 2, "did you mean COPY?"),
+            (
+                "FROM a\nFROBNICATE x",
+                2,
+                "unknown instruction FROBNICATE; supported instructions are ADD, ARG",
+            ),
+            ("FROM a\nRUN", 2, "RUN has no arguments"),
+            (
+                "FROM a\n\nRUN --mount=type=cache,target=/x make",
+                3,
+                "RUN --mount is not supported",
+            ),
+            ("FROM a\nRUN --network=none x", 2, "--network is not supported"),
+            ("FROM a\nRUN --security=insecure x", 2, "--security is not supported"),
+            ("FROM a\nRUN --foo x", 2, "does not accept --foo"),
+            ("FROM a\nRUN []", 2, "RUN [] has no command"),
+            (
+                "FROM a\nRUN cat <<EOF > /f\nhi\nEOF",
+                2,
+                "heredoc (<<EOF), which is not supported",
+            ),
+            ("FROM a\nRUN python3 <<-'PY'", 2, "heredoc"),
+            ("FROM a\nCOPY <<EOF /f", 2, "heredoc"),
+            ("FROM a\nCOPY onlyone", 2, "at least two arguments"),
+            ("FROM a\nCOPY --exclude=*.md a b", 2, "COPY does not accept --exclude"),
+            ("FROM a\nCOPY --from a b", 2, "--from needs a value"),
+            ("FROM a\nCOPY --chown=1 --chown=2 a b", 2, "twice"),
+            ("FROM a\nADD --from=x a b", 2, "ADD does not accept --from"),
+            ("FROM a\nADD --checksum=sha256:0 a b", 2, "--checksum"),
+            ("FROM a\nENV A=1 B", 2, "item \"B\" has no ="),
+            ("FROM a\nENV =1", 2, "empty name"),
+            ("FROM a\nENV ALONE", 2, "ENV ALONE has no value"),
+            ("FROM a\nENV A=\"open", 2, "unclosed double quote"),
+            ("FROM a\nLABEL key value", 2, "write it as name=value"),
+            ("FROM a\nARG =x", 2, "has no name"),
+            ("FROM a\nSHELL /bin/sh -c", 2, "JSON array"),
+            ("FROM a\nVOLUME [\"\"]", 2, "empty path"),
+            ("FROM a\nHEALTHCHECK --retries=x CMD true", 2, "not a whole number"),
+            ("FROM a\nHEALTHCHECK --interval=5 CMD true", 2, "not a duration"),
+            ("FROM a\nHEALTHCHECK --foo=1s CMD true", 2, "--foo"),
+            ("FROM a\nHEALTHCHECK NONE x", 2, "NONE takes no"),
+            ("FROM a\nHEALTHCHECK CMD", 2, "CMD has no command"),
+            ("FROM a\nHEALTHCHECK RUN x", 2, "expects CMD or NONE"),
+            ("FROM a\nONBUILD FROM x", 2, "ONBUILD cannot trigger FROM"),
+            ("FROM a\nONBUILD BOGUS x", 2, "unknown instruction BOGUS"),
+            ("FROM", 1, "FROM needs an image"),
+            ("FROM a b", 1, "write FROM image [AS name]"),
+            ("FROM a AS 1x", 1, "invalid stage name"),
+            ("FROM --foo=1 a", 1, "FROM does not accept --foo"),
+            ("FROM a AS x\nFROM b AS X", 2, "duplicate stage name"),
+        ];
+        for (src, line, text) in cases {
+            let e = error(src);
+            assert_eq!(e.line, *line, "{src:?}: {e}");
+            assert!(e.message.contains(text), "{src:?}: {e}");
+        }
+        assert_eq!(
+            error("FROM a\nRUN").to_string(),
+            "Dockerfile line 2: RUN has no arguments; add them after the keyword"
+        );
+    }
+
+    #[test]
+    fn expansion() {
+        let vars = [("A", "x"), ("EMPTY", ""), ("SP", "a b")];
+        let lookup = env(&vars);
+        let cases: &[(&str, &str)] = &[
+            ("$A", "x"),
+            ("${A}y", "xy"),
+            ("$Ay", ""),
+            ("$UNSET-", "-"),
+            ("${UNSET:-def}", "def"),
+            ("${EMPTY:-def}", "def"),
+            ("${EMPTY-def}", ""),
+            ("${UNSET-def}", "def"),
+            ("${A:-def}", "x"),
+            ("${A:+alt}", "alt"),
+            ("${EMPTY:+alt}", ""),
+            ("${EMPTY+alt}", "alt"),
+            ("${UNSET+alt}", ""),
+            ("${UNSET:-$A/${SP}}", "x/a b"),
+            ("${UNSET:-a\\}b}", "a}b"),
+            ("\\$A", "$A"),
+            ("'$A'", "$A"),
+            ("\"$A 'q'\"", "x 'q'"),
+            ("\"a\\\"b\\$A\\\\c\\d\"", "a\"b$A\\c\\d"),
+            ("a\\ b", "a b"),
+            ("trail\\", "trail"),
+            ("cost $", "cost $"),
+            ("$5 $1", " "),
+            ("$$", ""),
+            ("${A:?boom}", "x"),
+        ];
+        for (word, want) in cases {
+            assert_eq!(expand(word, &lookup).as_deref(), Ok(*want), "{word}");
+        }
+        for (word, text) in [
+            ("${UNSET:?need it}", "UNSET: need it"),
+            ("${EMPTY:?}", "EMPTY: is not set"),
+            ("${A", "missing '}'"),
+            ("${}", "needs a variable name"),
+            ("${A%%x}", "unsupported modifier (%)"),
+            ("'open", "unclosed single quote"),
+            ("\"open", "unclosed double quote"),
+        ] {
+            let e = expand(word, &lookup).unwrap_err();
+            assert!(e.contains(text), "{word}: {e}");
+        }
+        assert_eq!(expand("${EMPTY?x}", &lookup).as_deref(), Ok(""));
+    }
+
+    #[test]
+    fn canonical_values_expand_like_docker() {
+        // Raw Dockerfile word -> what Docker's ENV would give, through canonical + expand.
+        let lookup = env(&[("H", "/root")]);
+        for (raw, want) in [
+            ("'a b $H'", "a b $H"),
+            ("\"a b $H\"", "a b /root"),
+            ("$H/x", "/root/x"),
+            ("${H:-d}'$H'", "/root$H"),
+            ("\"\\$H\"", "$H"),
+            ("a\\\\b", "a\\b"),
+            ("\"$\"H", "$H"),
+            ("it\\'s", "it's"),
+            ("\"x\\ny\"", "x\\ny"),
+        ] {
+            let c = canonical(raw, '\\').unwrap();
+            assert_eq!(expand(&c, &lookup).unwrap(), want, "{raw} -> {c}");
+        }
+    }
+
+    #[test]
+    fn helpers() {
+        for ok in ["0", "30s", "1m30s", "1.5h", "500ms", "10us", "3µs", "7ns"] {
+            assert!(is_go_duration(ok), "{ok}");
+        }
+        for bad in ["", "5", "s", "1x", "-1s", "1..2s", ".s"] {
+            assert!(!is_go_duration(bad), "{bad}");
+        }
+        assert_eq!(
+            split_words("a=\"b c\" d='e f' g=h\\ i", '\\'),
+            ["a=\"b c\"", "d='e f'", "g=h\\ i"]
+        );
+        let (flags, rest) = take_flags("--a=1 --b=\"x y\" --c -- --d");
+        let got: Vec<_> = flags.iter().map(|f| (f.name.as_str(), f.value.as_deref())).collect();
+        assert_eq!(
+            (got, rest),
+            (vec![("a", Some("1")), ("b", Some("x y")), ("c", None)], "--d")
+        );
+    }
+}
