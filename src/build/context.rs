@@ -263,10 +263,22 @@ impl Source {
         let src = self.root.join(rel);
         let meta = fs::symlink_metadata(&src)?;
         let ft = meta.file_type();
+        // Whatever an earlier source of this step left at `target` is
+        // replaced, never written through: a symlink copied there must not
+        // lead a later file out of the staging directory.
+        let existing = fs::symlink_metadata(target).ok();
+        if let Some(m) = &existing {
+            if !(ft.is_dir() && m.is_dir()) {
+                if m.is_dir() {
+                    fs::remove_dir_all(target)?;
+                } else {
+                    fs::remove_file(target)?;
+                }
+            }
+        }
         if ft.is_dir() {
-            match fs::create_dir(target) {
-                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
-                _ => {}
+            if !existing.is_some_and(|m| m.is_dir()) {
+                fs::create_dir(target)?;
             }
             let mut names: Vec<String> = fs::read_dir(&src)?
                 .filter_map(|e| e.ok())
@@ -285,7 +297,6 @@ impl Source {
                 self.copy_entry(&child, &target.join(&name), overrides)?;
             }
         } else if ft.is_symlink() {
-            let _ = fs::remove_file(target);
             std::os::unix::fs::symlink(fs::read_link(&src)?, target)?;
         } else if ft.is_file() {
             fs::copy(&src, target)?;
@@ -311,8 +322,15 @@ impl Source {
 /// Creates the directories down to `dir` under `staging` as Docker does:
 /// owned by root, mode 0755.
 fn make_parents(staging: &Path, dir: &Path) -> io::Result<()> {
-    if dir.exists() {
-        return Ok(());
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} is not a directory", dir.display()),
+            ))
+        }
+        Err(_) => {}
     }
     if let Some(parent) = dir.parent().filter(|p| p.starts_with(staging)) {
         make_parents(staging, parent)?;
@@ -477,6 +495,17 @@ mod tests {
         .unwrap();
         let m = fs::metadata(staging.path().join("multi/b.txt")).unwrap();
         assert_eq!((m.uid(), m.mode() & 0o777), (1000, 0o600));
+
+        // A symlink from one source never leads another source's files out.
+        fs::create_dir_all(root.join("one")).unwrap();
+        std::os::unix::fs::symlink(staging.path().join("outside"), root.join("one/x")).unwrap();
+        fs::create_dir_all(root.join("two/x")).unwrap();
+        fs::write(root.join("two/x/f"), "f").unwrap();
+        let out = tempfile::tempdir().unwrap();
+        ctx.copy(&["one".into(), "two".into()], "/d/", out.path(), Overrides::default())
+            .unwrap();
+        assert!(out.path().join("d/x/f").is_file());
+        assert!(!staging.path().join("outside").exists());
 
         let before = ctx.digest(&["src".into()]).unwrap();
         fs::write(root.join("src/sub/c.py"), "changed, but ignored").unwrap();

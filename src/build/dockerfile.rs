@@ -107,34 +107,20 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-fn fail<T>(line: usize, message: impl Into<String>) -> Result<T, ParseError> {
-    Err(ParseError {
-        line,
-        message: message.into(),
-    })
+/// Inner parsers report a bare message; `parse` adds the line number once.
+macro_rules! bail {
+    ($($t:tt)*) => { return Err(format!($($t)*)) };
 }
 
+type Res<T> = Result<T, String>;
+
+mod words;
+pub use words::expand;
+use words::{canonical, split_words};
+
 /// Every keyword this parser knows, for the "unknown instruction" hint.
-const KEYWORDS: &[&str] = &[
-    "ADD",
-    "ARG",
-    "CMD",
-    "COPY",
-    "ENTRYPOINT",
-    "ENV",
-    "EXPOSE",
-    "FROM",
-    "HEALTHCHECK",
-    "LABEL",
-    "MAINTAINER",
-    "ONBUILD",
-    "RUN",
-    "SHELL",
-    "STOPSIGNAL",
-    "USER",
-    "VOLUME",
-    "WORKDIR",
-];
+const KEYWORDS: &str = "ADD ARG CMD COPY ENTRYPOINT ENV EXPOSE FROM HEALTHCHECK LABEL MAINTAINER ONBUILD RUN SHELL \
+                        STOPSIGNAL USER VOLUME WORKDIR";
 
 /// An instruction after continuation lines were folded into one.
 struct Logical {
@@ -145,61 +131,51 @@ struct Logical {
     text: String,
 }
 
+/// Parses a whole Dockerfile; errors carry the 1-based line of the offending instruction.
 pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines: Vec<&str> = text.lines().collect();
-    let escape = read_directives(&lines)?;
-    let mut df = Dockerfile {
-        global_args: Vec::new(),
-        stages: Vec::new(),
-    };
-    for l in logical_lines(&lines, escape) {
-        let (keyword, rest) = split_keyword(&l.raw);
-        let lower = keyword.to_ascii_lowercase();
-        if lower == "from" {
-            let stage = parse_from(rest, l.line)?;
-            if let Some(name) = &stage.name {
-                if df.stages.iter().any(|s| s.name.as_ref() == Some(name)) {
-                    return fail(
-                        l.line,
-                        format!("duplicate stage name {name:?}; give each stage its own AS name"),
-                    );
-                }
+    let escape = read_directives(&lines).map_err(|(line, message)| ParseError { line, message })?;
+    let (mut global_args, mut stages) = (Vec::new(), Vec::<Stage>::new());
+    for Logical { line, raw, text } in logical_lines(&lines, escape) {
+        let at = |message| ParseError { line, message };
+        let (keyword, rest) = split_keyword(&raw);
+        if keyword.eq_ignore_ascii_case("from") {
+            let stage = parse_from(rest, line).map_err(at)?;
+            if let Some(name) = stage
+                .name
+                .as_ref()
+                .filter(|_| stages.iter().any(|s| s.name == stage.name))
+            {
+                return Err(at(format!(
+                    "duplicate stage name {name:?}; give each stage its own AS name"
+                )));
             }
-            df.stages.push(stage);
+            stages.push(stage);
             continue;
         }
-        let kind = parse_kind(keyword, rest, l.line, escape)?;
-        match (df.stages.last_mut(), kind) {
-            (Some(stage), kind) => stage.instructions.push(Instruction {
-                line: l.line,
-                text: l.text,
-                kind,
-            }),
-            (None, Kind::Arg(args)) => df.global_args.extend(args),
+        let kind = parse_kind(keyword, rest, escape).map_err(at)?;
+        match (stages.last_mut(), kind) {
+            (Some(stage), kind) => stage.instructions.push(Instruction { line, text, kind }),
+            (None, Kind::Arg(args)) => global_args.extend(args),
             (None, _) => {
-                return fail(
-                    l.line,
-                    format!(
-                        "{} comes before any FROM; only ARG may precede the first FROM, so move it below a FROM line",
-                        keyword.to_ascii_uppercase()
-                    ),
-                )
+                let k = keyword.to_ascii_uppercase();
+                return Err(at(format!(
+                    "{k} comes before any FROM; only ARG may precede the first FROM, so move it below one"
+                )));
             }
         }
     }
-    if df.stages.is_empty() {
-        return fail(
-            1,
-            "no FROM instruction; a Dockerfile must start with FROM (after optional ARGs)",
-        );
+    if stages.is_empty() {
+        let message = "no FROM instruction; a Dockerfile must start with FROM (after optional ARGs)".to_string();
+        return Err(ParseError { line: 1, message });
     }
-    Ok(df)
+    Ok(Dockerfile { global_args, stages })
 }
 
 /// Reads `# key=value` directives; only the top comment block can hold them, and the first
 /// line that is not a known directive ends that block.
-fn read_directives(lines: &[&str]) -> Result<char, ParseError> {
+fn read_directives(lines: &[&str]) -> Result<char, (usize, String)> {
     let mut escape = '\\';
     let mut seen: Vec<String> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
@@ -209,20 +185,19 @@ fn read_directives(lines: &[&str]) -> Result<char, ParseError> {
             break;
         }
         if seen.contains(&key) {
-            return fail(
+            return Err((
                 i + 1,
                 format!("the parser directive {key} is given twice; keep only one"),
-            );
+            ));
         }
         if key == "escape" {
             escape = match value {
-                "\\" => '\\',
-                "`" => '`',
+                "\\" | "`" => value.chars().next().unwrap_or('\\'),
                 _ => {
-                    return fail(
+                    return Err((
                         i + 1,
-                        format!("invalid escape character {value:?}; use # escape=\\ or # escape=`"),
-                    )
+                        format!("invalid escape {value:?}; use # escape=\\ or # escape=`"),
+                    ))
                 }
             };
         }
@@ -235,42 +210,29 @@ fn directive(line: &str) -> Option<(&str, &str)> {
     let rest = line.strip_prefix('#')?.trim_start();
     let key_len = rest.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(rest.len());
     let key = &rest[..key_len];
-    if !key.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        return None;
-    }
     let value = rest[key_len..].trim_start().strip_prefix('=')?.trim();
-    (!value.is_empty()).then_some((key, value))
+    (key.starts_with(|c: char| c.is_ascii_alphabetic()) && !value.is_empty()).then_some((key, value))
 }
 
 fn logical_lines(lines: &[&str], escape: char) -> Vec<Logical> {
     let mut out = Vec::new();
     let mut current: Option<Logical> = None;
     for (i, line) in lines.iter().enumerate() {
-        let trimmed = line.trim();
         // Comments and blank lines vanish also in the middle of a continued instruction.
-        if trimmed.is_empty() || trimmed.starts_with('#') {
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
         let (body, continues) = strip_continuation(line, escape);
-        match &mut current {
-            None => {
-                current = Some(Logical {
-                    line: i + 1,
-                    raw: body.to_string(),
-                    text: body.trim().to_string(),
-                })
-            }
-            Some(l) => {
-                l.raw.push_str(body);
-                let piece = body.trim();
-                if !piece.is_empty() {
-                    if !l.text.is_empty() {
-                        l.text.push(' ');
-                    }
-                    l.text.push_str(piece);
-                }
-            }
+        let l = current.get_or_insert_with(|| Logical {
+            line: i + 1,
+            raw: String::new(),
+            text: String::new(),
+        });
+        l.raw.push_str(body);
+        if !body.trim().is_empty() && !l.text.is_empty() {
+            l.text.push(' ');
         }
+        l.text.push_str(body.trim());
         if !continues {
             out.extend(current.take());
         }
@@ -281,8 +243,7 @@ fn logical_lines(lines: &[&str], escape: char) -> Vec<Logical> {
 
 /// A doubled escape at the end is an escaped escape, not a continuation (as in Docker).
 fn strip_continuation(line: &str, escape: char) -> (&str, bool) {
-    let t = line.trim_end_matches([' ', '\t']);
-    match t.strip_suffix(escape) {
+    match line.trim_end_matches([' ', '\t']).strip_suffix(escape) {
         Some(body) if !body.ends_with(escape) => (body, true),
         _ => (line, false),
     }
@@ -290,72 +251,49 @@ fn strip_continuation(line: &str, escape: char) -> (&str, bool) {
 
 fn split_keyword(raw: &str) -> (&str, &str) {
     let raw = raw.trim();
-    match raw.find(char::is_whitespace) {
-        Some(i) => (&raw[..i], raw[i..].trim()),
-        None => (raw, ""),
-    }
+    let i = raw.find(char::is_whitespace).unwrap_or(raw.len());
+    (&raw[..i], raw[i..].trim())
 }
 
 fn unknown_instruction(keyword: &str) -> String {
     let upper = keyword.to_ascii_uppercase();
-    let hint = KEYWORDS
-        .iter()
+    let near = KEYWORDS
+        .split(' ')
         .map(|k| (strsim::levenshtein(k, &upper), k))
         .filter(|(d, _)| *d <= 2)
-        .min()
-        .map(|(_, k)| format!("did you mean {k}? "))
-        .unwrap_or_default();
+        .min();
+    let hint = near.map(|(_, k)| format!("did you mean {k}? ")).unwrap_or_default();
     format!(
         "unknown instruction {keyword}; {hint}supported instructions are {}",
-        KEYWORDS.join(", ")
+        KEYWORDS.replace(' ', ", ")
     )
 }
 
-fn parse_from(rest: &str, line: usize) -> Result<Stage, ParseError> {
+fn parse_from(rest: &str, line: usize) -> Res<Stage> {
     let (flags, rest) = take_flags(rest);
     let mut platform = None;
     for f in flags {
         match f.name.as_str() {
-            "platform" if platform.is_none() => platform = Some(flag_value(&f, "FROM", line)?),
-            "platform" => return fail(line, "FROM --platform is given twice; keep one"),
-            _ => {
-                return fail(
-                    line,
-                    format!("FROM does not accept --{}; the only FROM flag is --platform", f.name),
-                )
-            }
+            "platform" if platform.is_none() => platform = Some(f.value("FROM")?),
+            "platform" => bail!("FROM --platform is given twice; keep one"),
+            _ => bail!("FROM does not accept --{}; the only FROM flag is --platform", f.name),
         }
     }
     let words: Vec<&str> = rest.split_whitespace().collect();
     let (base, name) = match words.as_slice() {
-        [base] => (*base, None),
-        [base, r#as, name] if r#as.eq_ignore_ascii_case("as") => (*base, Some(name.to_ascii_lowercase())),
-        [] => {
-            return fail(
-                line,
-                "FROM needs an image, as in FROM alpine:3.20 or FROM alpine AS build",
-            )
-        }
-        _ => {
-            return fail(
-                line,
-                format!("FROM takes an image and an optional AS name, not {rest:?}; write FROM image [AS name]"),
-            )
-        }
+        [base] => (base.to_string(), None),
+        [base, r#as, name] if r#as.eq_ignore_ascii_case("as") => (base.to_string(), Some(name.to_ascii_lowercase())),
+        [] => bail!("FROM needs an image, as in FROM alpine:3.20 or FROM alpine AS build"),
+        _ => bail!("FROM takes an image and an optional AS name, not {rest:?}; write FROM image [AS name]"),
     };
     if let Some(n) = &name {
-        let mut chars = n.chars();
-        let ok = chars.next().is_some_and(|c| c.is_ascii_lowercase())
-            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
-        if !ok {
-            return fail(
-                line,
-                format!("invalid stage name {n:?}; start it with a letter and use only letters, digits, - _ ."),
-            );
+        let valid = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.');
+        if !n.starts_with(|c: char| c.is_ascii_lowercase()) || !n.chars().all(valid) {
+            bail!("invalid stage name {n:?}; start it with a letter and use only letters, digits, - _ .");
         }
     }
     Ok(Stage {
-        base: base.to_string(),
+        base,
         name,
         platform,
         line,
@@ -363,119 +301,93 @@ fn parse_from(rest: &str, line: usize) -> Result<Stage, ParseError> {
     })
 }
 
-fn parse_kind(keyword: &str, rest: &str, line: usize, escape: char) -> Result<Kind, ParseError> {
+fn parse_kind(keyword: &str, rest: &str, escape: char) -> Res<Kind> {
     let upper = keyword.to_ascii_uppercase();
-    if !KEYWORDS.contains(&upper.as_str()) {
-        return fail(line, unknown_instruction(keyword));
+    if !KEYWORDS.split(' ').any(|k| k == upper) {
+        return Err(unknown_instruction(keyword));
     }
     if rest.is_empty() {
-        return fail(line, format!("{upper} has no arguments; add them after the keyword"));
+        bail!("{upper} has no arguments; add them after the keyword");
     }
     let words = || rest.split_whitespace().map(str::to_string).collect::<Vec<_>>();
     Ok(match upper.as_str() {
-        "RUN" => parse_run(rest, line)?,
+        "RUN" => parse_run(rest)?,
         "CMD" => Kind::Cmd(command(rest)),
         "ENTRYPOINT" => Kind::Entrypoint(command(rest)),
-        "COPY" | "ADD" => parse_copy(&upper, rest, line)?,
-        "ENV" => Kind::Env(parse_pairs("ENV", rest, line, escape)?),
-        "LABEL" => Kind::Label(parse_pairs("LABEL", rest, line, escape)?),
-        "ARG" => Kind::Arg(parse_args(rest, line, escape)?),
+        "COPY" | "ADD" => parse_copy(&upper, rest)?,
+        "ENV" => Kind::Env(parse_pairs("ENV", rest, escape)?),
+        "LABEL" => Kind::Label(parse_pairs("LABEL", rest, escape)?),
+        "ARG" => Kind::Arg(parse_args(rest, escape)?),
         "WORKDIR" => Kind::Workdir(rest.to_string()),
         "USER" => Kind::User(rest.to_string()),
         "STOPSIGNAL" => Kind::StopSignal(rest.to_string()),
         "MAINTAINER" => Kind::Maintainer(rest.to_string()),
         "EXPOSE" => Kind::Expose(words()),
-        "VOLUME" => {
-            let list = json_array(rest).unwrap_or_else(words);
-            if list.is_empty() || list.iter().any(|v| v.trim().is_empty()) {
-                return fail(
-                    line,
-                    "VOLUME has an empty path; list one or more mount points, as in VOLUME /data",
-                );
+        "VOLUME" => match json_array(rest).unwrap_or_else(words) {
+            list if list.is_empty() || list.iter().any(|v| v.trim().is_empty()) => {
+                bail!("VOLUME has an empty path; list one or more mount points, as in VOLUME /data")
             }
-            Kind::Volume(list)
-        }
+            list => Kind::Volume(list),
+        },
         "SHELL" => match json_array(rest) {
             Some(v) if !v.is_empty() => Kind::Shell(v),
-            _ => {
-                return fail(
-                    line,
-                    r#"SHELL needs a JSON array of strings, as in SHELL ["/bin/bash", "-c"]"#,
-                )
-            }
+            _ => bail!(r#"SHELL needs a JSON array of strings, as in SHELL ["/bin/bash", "-c"]"#),
         },
-        "HEALTHCHECK" => Kind::Healthcheck(parse_healthcheck(rest, line)?),
+        "HEALTHCHECK" => Kind::Healthcheck(parse_healthcheck(rest)?),
         "ONBUILD" => {
             let (inner, inner_rest) = split_keyword(rest);
             if matches!(inner.to_ascii_uppercase().as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
-                return fail(
-                    line,
-                    format!("ONBUILD cannot trigger {inner}; use another instruction after ONBUILD"),
-                );
+                bail!("ONBUILD cannot trigger {inner}; use another instruction after ONBUILD");
             }
-            parse_kind(inner, inner_rest, line, escape)?;
+            parse_kind(inner, inner_rest, escape)?;
             Kind::Onbuild(rest.to_string())
         }
-        _ => unreachable!("every keyword in KEYWORDS but FROM has a branch"),
+        _ => unreachable!("every keyword but FROM has a branch"),
     })
 }
 
 /// `[...]` is exec form only when it is valid JSON holding strings; anything else falls back
 /// to shell form silently, as Docker does.
 fn json_array(s: &str) -> Option<Vec<String>> {
-    if !s.starts_with('[') {
-        return None;
-    }
-    serde_json::from_str(s).ok()
+    s.starts_with('[').then(|| serde_json::from_str(s).ok()).flatten()
 }
 
 fn command(rest: &str) -> Command {
     json_array(rest).map_or_else(|| Command::Shell(rest.to_string()), Command::Exec)
 }
 
-fn is_heredoc(word: &str) -> bool {
-    let Some(rest) = word.strip_prefix("<<") else {
-        return false;
+fn refuse_heredoc(keyword: &str, args: &str) -> Res<()> {
+    let is_heredoc = |w: &&str| {
+        let rest = w.strip_prefix("<<").unwrap_or("");
+        let rest = rest.strip_prefix('-').unwrap_or(rest).trim_start_matches(['"', '\'']);
+        rest.starts_with(|c: char| c.is_alphanumeric() || c == '_')
     };
-    let rest = rest.strip_prefix('-').unwrap_or(rest).trim_start_matches(['"', '\'']);
-    rest.starts_with(|c: char| c.is_alphanumeric() || c == '_')
-}
-
-fn refuse_heredoc(keyword: &str, args: &str, line: usize) -> Result<(), ParseError> {
-    match args.split_whitespace().find(|w| is_heredoc(w)) {
-        Some(w) => fail(
-            line,
-            format!("{keyword} uses a heredoc ({w}), which is not supported; put the content in a file and COPY it, or use a RUN with printf"),
-        ),
-        None => Ok(()),
+    if let Some(w) = args.split_whitespace().find(is_heredoc) {
+        bail!("{keyword} uses a heredoc ({w}), which is not supported; put the content in a file and COPY it");
     }
+    Ok(())
 }
 
-fn parse_run(rest: &str, line: usize) -> Result<Kind, ParseError> {
+fn parse_run(rest: &str) -> Res<Kind> {
     let (flags, rest) = take_flags(rest);
-    if let Some(f) = flags.first() {
-        return fail(
-            line,
-            match f.name.as_str() {
-                "mount" | "network" | "security" => format!(
-                    "RUN --{} is not supported by this builder; remove the flag (for caches or secrets, COPY the files in instead)",
-                    f.name
-                ),
-                _ => format!("RUN does not accept --{}; remove the flag", f.name),
-            },
-        );
+    match flags.first().map(|f| f.name.as_str()) {
+        Some(f @ ("mount" | "network" | "security")) => {
+            bail!("RUN --{f} is not supported by this builder; remove the flag (COPY needed files in instead)")
+        }
+        Some(f) => bail!("RUN does not accept --{f}; remove the flag"),
+        None => {}
     }
     let command = command(rest);
     match &command {
-        Command::Shell(s) if s.is_empty() => return fail(line, "RUN has no command; add one after the flags"),
-        Command::Shell(s) => refuse_heredoc("RUN", s, line)?,
-        Command::Exec(v) if v.is_empty() => return fail(line, "RUN [] has no command; put the program in the array"),
+        Command::Shell(s) if s.is_empty() => bail!("RUN has no command; add one after the flags"),
+        Command::Shell(s) => refuse_heredoc("RUN", s)?,
+        Command::Exec(v) if v.is_empty() => bail!("RUN [] has no command; put the program in the array"),
         Command::Exec(_) => {}
     }
     Ok(Kind::Run { command })
 }
 
-fn parse_copy(keyword: &str, rest: &str, line: usize) -> Result<Kind, ParseError> {
+fn parse_copy(keyword: &str, rest: &str) -> Res<Kind> {
     let (flags, rest) = take_flags(rest);
     let (mut from, mut chown, mut chmod) = (None, None, None);
     for f in &flags {
@@ -484,34 +396,24 @@ fn parse_copy(keyword: &str, rest: &str, line: usize) -> Result<Kind, ParseError
             ("chown", _) => &mut chown,
             ("chmod", _) => &mut chmod,
             ("link", _) => continue,
-            ("from", _) => return fail(line, "ADD does not accept --from; use COPY --from=<stage> instead"),
-            _ => {
-                return fail(
-                    line,
-                    format!(
-                    "{keyword} does not accept --{}; supported flags are --from (COPY only), --chown, --chmod, --link",
-                    f.name
-                ),
-                )
+            ("from", _) => bail!("ADD does not accept --from; use COPY --from=<stage> instead"),
+            (other, _) => {
+                bail!("{keyword} does not accept --{other}; it takes --chown, --chmod, --link (and COPY --from)")
             }
         };
-        if slot.is_some() {
-            return fail(line, format!("{keyword} --{} is given twice; keep one", f.name));
+        if slot.replace(f.value(keyword)?).is_some() {
+            bail!("{keyword} --{} is given twice; keep one", f.name);
         }
-        *slot = Some(flag_value(f, keyword, line)?);
     }
     let mut args = match json_array(rest) {
         Some(v) => v,
         None => {
-            refuse_heredoc(keyword, rest, line)?;
+            refuse_heredoc(keyword, rest)?;
             rest.split_whitespace().map(str::to_string).collect()
         }
     };
     if args.len() < 2 {
-        return fail(
-            line,
-            format!("{keyword} needs at least two arguments: one or more sources, then the destination"),
-        );
+        bail!("{keyword} needs at least two arguments: one or more sources, then the destination");
     }
     let dest = args.pop().unwrap_or_default();
     Ok(match keyword {
@@ -531,61 +433,44 @@ fn parse_copy(keyword: &str, rest: &str, line: usize) -> Result<Kind, ParseError
     })
 }
 
-fn parse_healthcheck(rest: &str, line: usize) -> Result<Healthcheck, ParseError> {
+fn parse_healthcheck(rest: &str) -> Res<Healthcheck> {
     let (flags, rest) = take_flags(rest);
     let (word, cmd) = split_keyword(rest);
     if word.eq_ignore_ascii_case("none") {
         if !flags.is_empty() || !cmd.is_empty() {
-            return fail(line, "HEALTHCHECK NONE takes no flags or arguments; remove them");
+            bail!("HEALTHCHECK NONE takes no flags or arguments; remove them");
         }
         return Ok(Healthcheck::None);
     }
     if !word.eq_ignore_ascii_case("cmd") {
-        return fail(
-            line,
-            format!("HEALTHCHECK expects CMD or NONE, found {word:?}; write HEALTHCHECK [flags] CMD command"),
-        );
+        bail!("HEALTHCHECK expects CMD or NONE, found {word:?}; write HEALTHCHECK [flags] CMD command");
     }
     if cmd.is_empty() {
-        return fail(line, "HEALTHCHECK CMD has no command; add the check after CMD");
+        bail!("HEALTHCHECK CMD has no command; add the check after CMD");
     }
-    let (mut interval, mut timeout, mut start_period, mut start_interval, mut retries) = (None, None, None, None, None);
+    // interval, timeout, start-period, start-interval, retries
+    let mut values: [Option<String>; 5] = Default::default();
     for f in &flags {
-        let value = flag_value(f, "HEALTHCHECK", line)?;
-        let slot = match f.name.as_str() {
-            "interval" => &mut interval,
-            "timeout" => &mut timeout,
-            "start-period" => &mut start_period,
-            "start-interval" => &mut start_interval,
-            "retries" => {
-                let n = value.parse::<u32>().or_else(|_| {
-                    fail(line, format!("HEALTHCHECK --retries={value} is not a whole number; use e.g. --retries=3"))
-                })?;
-                if retries.replace(n).is_some() {
-                    return fail(line, "HEALTHCHECK --retries is given twice; keep one");
-                }
-                continue;
-            }
-            other => {
-                return fail(
-                    line,
-                    format!("HEALTHCHECK does not accept --{other}; use --interval, --timeout, --start-period, --start-interval or --retries"),
-                )
-            }
+        let names = ["interval", "timeout", "start-period", "start-interval", "retries"];
+        let Some(i) = names.iter().position(|n| *n == f.name) else {
+            bail!("HEALTHCHECK does not accept --{}; use --{}", f.name, names.join(", --"));
         };
-        if !is_go_duration(&value) {
-            return fail(
-                line,
-                format!(
-                    "HEALTHCHECK --{}={value} is not a duration; write it like 30s, 1m30s or 500ms",
-                    f.name
-                ),
+        let value = f.value("HEALTHCHECK")?;
+        if i == 4 && value.parse::<u32>().is_err() {
+            bail!("HEALTHCHECK --retries={value} is not a whole number; use e.g. --retries=3");
+        }
+        if i < 4 && !is_go_duration(&value) {
+            bail!(
+                "HEALTHCHECK --{}={value} is not a duration; write it like 30s, 1m30s or 500ms",
+                f.name
             );
         }
-        if slot.replace(value).is_some() {
-            return fail(line, format!("HEALTHCHECK --{} is given twice; keep one", f.name));
+        if values[i].replace(value).is_some() {
+            bail!("HEALTHCHECK --{} is given twice; keep one", f.name);
         }
     }
+    let [interval, timeout, start_period, start_interval, retries] = values;
+    let retries = retries.and_then(|r| r.parse().ok());
     Ok(Healthcheck::Check {
         test: command(cmd),
         interval,
@@ -598,23 +483,17 @@ fn parse_healthcheck(rest: &str, line: usize) -> Result<Healthcheck, ParseError>
 
 /// Go's `time.ParseDuration` syntax without a sign, which Docker rejects for health checks anyway.
 fn is_go_duration(s: &str) -> bool {
-    if s == "0" {
-        return true;
-    }
-    let mut rest = s;
+    let mut rest = if s == "0" { "" } else { s };
     while !rest.is_empty() {
         let n = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
-        let num = &rest[..n];
-        if num.is_empty() || num == "." || num.matches('.').count() > 1 {
+        if n == 0 || &rest[..n] == "." || rest[..n].matches('.').count() > 1 {
             return false;
         }
         rest = &rest[n..];
-        let Some(unit) = ["ns", "us", "µs", "μs", "ms", "s", "m", "h"]
-            .iter()
-            .find(|u| rest.starts_with(*u))
-        else {
+        let units = ["ns", "us", "µs", "μs", "ms", "s", "m", "h"];
+        let Some(unit) = units.iter().find(|u| rest.starts_with(*u)) else {
             return false;
         };
         rest = &rest[unit.len()..];
@@ -627,12 +506,20 @@ struct Flag {
     value: Option<String>,
 }
 
+impl Flag {
+    fn value(&self, keyword: &str) -> Res<String> {
+        match &self.value {
+            Some(v) if !v.is_empty() => Ok(v.clone()),
+            _ => bail!("{keyword} --{0} needs a value; write --{0}=<value>", self.name),
+        }
+    }
+}
+
 /// Leading `--name[=value]` words; quotes in a value only group, and `--` alone ends the flags.
 fn take_flags(mut rest: &str) -> (Vec<Flag>, &str) {
     let mut flags = Vec::new();
     while rest.starts_with("--") {
-        let mut quote = None;
-        let mut token = String::new();
+        let (mut quote, mut token) = (None, String::new());
         let mut end = rest.len();
         for (i, c) in rest.char_indices() {
             match (quote, c) {
@@ -649,336 +536,49 @@ fn take_flags(mut rest: &str) -> (Vec<Flag>, &str) {
         if token == "--" {
             break;
         }
-        let body = &token[2..];
-        let (name, value) = match body.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (body, None),
-        };
-        flags.push(Flag {
-            name: name.to_ascii_lowercase(),
-            value,
-        });
+        let (name, value) = token[2..]
+            .split_once('=')
+            .map_or((&token[2..], None), |(n, v)| (n, Some(v.into())));
+        let name = name.to_ascii_lowercase();
+        flags.push(Flag { name, value });
     }
     (flags, rest)
 }
 
-fn flag_value(f: &Flag, keyword: &str, line: usize) -> Result<String, ParseError> {
-    match &f.value {
-        Some(v) if !v.is_empty() => Ok(v.clone()),
-        _ => fail(
-            line,
-            format!("{keyword} --{0} needs a value; write --{0}=<value>", f.name),
-        ),
-    }
-}
-
-/// Splits on blanks outside quotes; quotes and escapes stay in the words for [`canonical`].
-fn split_words(s: &str, escape: char) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut quote = None;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if quote.is_none() && c.is_whitespace() {
-            if !word.is_empty() {
-                words.push(std::mem::take(&mut word));
-            }
-            continue;
-        }
-        word.push(c);
-        if c == escape && quote != Some('\'') {
-            word.extend(chars.next());
-        } else if quote.is_none() && (c == '"' || c == '\'') {
-            quote = Some(c);
-        } else if quote == Some(c) {
-            quote = None;
-        }
-    }
-    if !word.is_empty() {
-        words.push(word);
-    }
-    words
-}
-
-fn parse_pairs(keyword: &str, rest: &str, line: usize, escape: char) -> Result<Vec<(String, String)>, ParseError> {
-    let canon = |s: &str| canonical(s, escape).or_else(|e| fail(line, format!("{keyword}: {e}")));
+fn parse_pairs(keyword: &str, rest: &str, escape: char) -> Res<Vec<(String, String)>> {
+    let canon = |s: &str| canonical(s, escape).map_err(|e| format!("{keyword}: {e}"));
     let words = split_words(rest, escape);
     if keyword == "ENV" && !words[0].contains('=') {
         // Legacy `ENV name value with spaces`: the value is the whole rest of the line.
         let (name, value) = split_keyword(rest);
         if value.is_empty() {
-            return fail(line, format!("ENV {name} has no value; write ENV {name}=value"));
+            bail!("ENV {name} has no value; write ENV {name}=value");
         }
         return Ok(vec![(canon(name)?, canon(value)?)]);
     }
-    words
-        .iter()
-        .map(|w| match w.split_once('=') {
-            Some(("", _)) => fail(
-                line,
-                format!("{keyword} has a pair with an empty name ({w}); put a name before ="),
-            ),
-            Some((k, v)) => Ok((canon(k)?, canon(v)?)),
-            None => fail(line, format!("{keyword} item {w:?} has no =; write it as name=value")),
-        })
-        .collect()
-}
-
-fn parse_args(rest: &str, line: usize, escape: char) -> Result<Vec<ArgDecl>, ParseError> {
-    split_words(rest, escape)
-        .iter()
-        .map(|w| {
-            let (name, default) = match w.split_once('=') {
-                Some((n, d)) => (
-                    n,
-                    Some(canonical(d, escape).or_else(|e| fail(line, format!("ARG {n}: {e}")))?),
-                ),
-                None => (w.as_str(), None),
-            };
-            if name.is_empty() {
-                return fail(
-                    line,
-                    format!("ARG {w:?} has no name; write ARG name or ARG name=default"),
-                );
-            }
-            Ok(ArgDecl {
-                name: name.to_string(),
-                default,
-            })
-        })
-        .collect()
-}
-
-/// Resolves quotes and Dockerfile escapes but leaves `$` expansions for [`expand`], writing
-/// every literal `\ $ ' "` escaped so that a later expansion cannot misread it.
-fn canonical(raw: &str, escape: char) -> Result<String, String> {
-    fn lit(out: &mut String, c: char) {
-        if matches!(c, '\\' | '$' | '\'' | '"') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    let c: Vec<char> = raw.chars().collect();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < c.len() {
-        match c[i] {
-            e if e == escape => {
-                if let Some(&n) = c.get(i + 1) {
-                    lit(&mut out, n);
-                }
-                i += 2;
-            }
-            '\'' => {
-                let len = c[i + 1..]
-                    .iter()
-                    .position(|&x| x == '\'')
-                    .ok_or(format!("unclosed single quote in {raw}; add the closing '"))?;
-                c[i + 1..i + 1 + len].iter().for_each(|&x| lit(&mut out, x));
-                i += len + 2;
-            }
-            '"' => {
-                i += 1;
-                loop {
-                    match c.get(i) {
-                        None => return Err(format!("unclosed double quote in {raw}; add the closing \"")),
-                        Some('"') => break i += 1,
-                        Some(&e)
-                            if e == escape
-                                && matches!(c.get(i + 1), Some(&n) if n == '"' || n == '$' || n == escape) =>
-                        {
-                            lit(&mut out, c[i + 1]);
-                            i += 2;
-                        }
-                        Some('$') => i = copy_dollar(&c, i, &mut out),
-                        Some(&x) => {
-                            lit(&mut out, x);
-                            i += 1;
-                        }
-                    }
-                }
-            }
-            '$' => i = copy_dollar(&c, i, &mut out),
-            x => {
-                lit(&mut out, x);
-                i += 1;
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Copies the expansion starting at `c[i] == '$'` verbatim and returns the index after it.
-fn copy_dollar(c: &[char], i: usize, out: &mut String) -> usize {
-    let end = match c.get(i + 1) {
-        Some('{') => {
-            let mut depth = 0;
-            let mut j = i + 1;
-            while j < c.len() {
-                match c[j] {
-                    '{' => depth += 1,
-                    '}' if depth == 1 => break,
-                    '}' => depth -= 1,
-                    _ => {}
-                }
-                j += 1;
-            }
-            (j + 1).min(c.len())
-        }
-        Some(d) if d.is_ascii_digit() => i + 1 + c[i + 1..].iter().take_while(|x| x.is_ascii_digit()).count(),
-        Some(s) if is_special_param(*s) => i + 2,
-        Some(n) if n.is_alphabetic() || *n == '_' => {
-            i + 1
-                + c[i + 1..]
-                    .iter()
-                    .take_while(|x| x.is_alphanumeric() || **x == '_')
-                    .count()
-        }
-        _ => {
-            out.push_str("\\$");
-            return i + 1;
-        }
+    let pair = |w: &String| match w.split_once('=') {
+        Some(("", _)) => bail!("{keyword} has a pair with an empty name ({w}); put a name before ="),
+        Some((k, v)) => Ok((canon(k)?, canon(v)?)),
+        None => bail!("{keyword} item {w:?} has no =; write it as name=value"),
     };
-    out.extend(&c[i..end]);
-    end
+    words.iter().map(pair).collect()
 }
 
-fn is_special_param(c: char) -> bool {
-    matches!(c, '@' | '*' | '#' | '?' | '-' | '$' | '!')
-}
-
-pub fn expand(word: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
-    let chars: Vec<char> = word.chars().collect();
-    Lexer {
-        c: &chars,
-        i: 0,
-        lookup,
-        word,
-    }
-    .until(None)
-}
-
-struct Lexer<'a> {
-    c: &'a [char],
-    i: usize,
-    lookup: &'a dyn Fn(&str) -> Option<String>,
-    word: &'a str,
-}
-
-impl Lexer<'_> {
-    fn next(&mut self) -> Option<char> {
-        let c = self.c.get(self.i).copied();
-        self.i += 1;
-        c
-    }
-
-    fn peek(&self) -> Option<char> {
-        self.c.get(self.i).copied()
-    }
-
-    /// Processes up to `stop` (consumed) or to the end when `stop` is None.
-    fn until(&mut self, stop: Option<char>) -> Result<String, String> {
-        let mut out = String::new();
-        while let Some(c) = self.next() {
-            match c {
-                c if Some(c) == stop => return Ok(out),
-                // A lone trailing backslash is dropped, as Docker does.
-                '\\' => out.extend(self.next()),
-                '\'' => {
-                    let len = self.c[self.i..]
-                        .iter()
-                        .position(|&x| x == '\'')
-                        .ok_or_else(|| self.err("unclosed single quote"))?;
-                    out.extend(&self.c[self.i..self.i + len]);
-                    self.i += len + 1;
-                }
-                '"' => loop {
-                    match self.next() {
-                        None => return Err(self.err("unclosed double quote")),
-                        Some('"') => break,
-                        Some('\\') if matches!(self.peek(), Some('"' | '$' | '\\')) => out.extend(self.next()),
-                        Some('$') => out.push_str(&self.dollar()?),
-                        Some(x) => out.push(x),
-                    }
-                },
-                '$' => out.push_str(&self.dollar()?),
-                c => out.push(c),
-            }
-        }
-        match stop {
-            Some(s) => Err(self.err(&format!("missing '{s}'"))),
-            None => Ok(out),
-        }
-    }
-
-    fn err(&self, what: &str) -> String {
-        format!(
-            "{what} in {:?}; fix the quoting or escape the character with \\",
-            self.word
-        )
-    }
-
-    fn lookup(&self, name: &str) -> Option<String> {
-        (self.lookup)(name)
-    }
-
-    fn dollar(&mut self) -> Result<String, String> {
-        let name_len = |c: &[char]| c.iter().take_while(|x| x.is_alphanumeric() || **x == '_').count();
-        match self.peek() {
-            Some('{') => self.i += 1,
-            Some(d) if d.is_ascii_digit() => {
-                let n = self.c[self.i..].iter().take_while(|x| x.is_ascii_digit()).count();
-                let name: String = self.c[self.i..self.i + n].iter().collect();
-                self.i += n;
-                return Ok(self.lookup(&name).unwrap_or_default());
-            }
-            Some(s) if is_special_param(s) => {
-                self.i += 1;
-                return Ok(self.lookup(&s.to_string()).unwrap_or_default());
-            }
-            Some(n) if n.is_alphabetic() || n == '_' => {
-                let n = name_len(&self.c[self.i..]);
-                let name: String = self.c[self.i..self.i + n].iter().collect();
-                self.i += n;
-                return Ok(self.lookup(&name).unwrap_or_default());
-            }
-            _ => return Ok("$".into()),
-        }
-        let n = name_len(&self.c[self.i..]);
-        let name: String = self.c[self.i..self.i + n].iter().collect();
-        self.i += n;
+fn parse_args(rest: &str, escape: char) -> Res<Vec<ArgDecl>> {
+    let decl = |w: &String| {
+        let (name, default) = w.split_once('=').map_or((w.as_str(), None), |(n, d)| (n, Some(d)));
         if name.is_empty() {
-            return Err(self.err("bad substitution: ${...} needs a variable name"));
+            bail!("ARG {w:?} has no name; write ARG name or ARG name=default");
         }
-        let value = self.lookup(&name);
-        let (colon, op) = match self.next() {
-            Some('}') => return Ok(value.unwrap_or_default()),
-            Some(':') => (true, self.next()),
-            other => (false, other),
-        };
-        let Some(op @ ('-' | '+' | '?')) = op else {
-            if op.is_none() {
-                return Err(self.err("missing '}'"));
-            }
-            let shown = op.map(String::from).unwrap_or_default();
-            return Err(format!(
-                "unsupported modifier ({shown}) in ${{{name}...}} of {:?}; use :- - :+ + :? or ?",
-                self.word
-            ));
-        };
-        let alt = self.until(Some('}'))?;
-        let set = value.as_ref().is_some_and(|v| !colon || !v.is_empty());
-        match (op, set) {
-            ('-', true) | ('?', true) => Ok(value.unwrap_or_default()),
-            ('-', false) => Ok(alt),
-            ('+', true) => Ok(alt),
-            ('+', false) => Ok(String::new()),
-            _ if alt.is_empty() => Err(format!(
-                "{name}: is not set; pass it with --build-arg or give it a default"
-            )),
-            _ => Err(format!("{name}: {alt}")),
-        }
-    }
+        let default = default
+            .map(|d| canonical(d, escape).map_err(|e| format!("ARG {name}: {e}")))
+            .transpose()?;
+        Ok(ArgDecl {
+            name: name.to_string(),
+            default,
+        })
+    };
+    split_words(rest, escape).iter().map(decl).collect()
 }
 
 #[cfg(test)]
@@ -1258,75 +858,6 @@ mod tests {
     }
 
     #[test]
-    fn expansion() {
-        let vars = [("A", "x"), ("EMPTY", ""), ("SP", "a b")];
-        let lookup = env(&vars);
-        let cases: &[(&str, &str)] = &[
-            ("$A", "x"),
-            ("${A}y", "xy"),
-            ("$Ay", ""),
-            ("$UNSET-", "-"),
-            ("${UNSET:-def}", "def"),
-            ("${EMPTY:-def}", "def"),
-            ("${EMPTY-def}", ""),
-            ("${UNSET-def}", "def"),
-            ("${A:-def}", "x"),
-            ("${A:+alt}", "alt"),
-            ("${EMPTY:+alt}", ""),
-            ("${EMPTY+alt}", "alt"),
-            ("${UNSET+alt}", ""),
-            ("${UNSET:-$A/${SP}}", "x/a b"),
-            ("${UNSET:-a\\}b}", "a}b"),
-            ("\\$A", "$A"),
-            ("'$A'", "$A"),
-            ("\"$A 'q'\"", "x 'q'"),
-            ("\"a\\\"b\\$A\\\\c\\d\"", "a\"b$A\\c\\d"),
-            ("a\\ b", "a b"),
-            ("trail\\", "trail"),
-            ("cost $", "cost $"),
-            ("$5 $1", " "),
-            ("$$", ""),
-            ("${A:?boom}", "x"),
-        ];
-        for (word, want) in cases {
-            assert_eq!(expand(word, &lookup).as_deref(), Ok(*want), "{word}");
-        }
-        for (word, text) in [
-            ("${UNSET:?need it}", "UNSET: need it"),
-            ("${EMPTY:?}", "EMPTY: is not set"),
-            ("${A", "missing '}'"),
-            ("${}", "needs a variable name"),
-            ("${A%%x}", "unsupported modifier (%)"),
-            ("'open", "unclosed single quote"),
-            ("\"open", "unclosed double quote"),
-        ] {
-            let e = expand(word, &lookup).unwrap_err();
-            assert!(e.contains(text), "{word}: {e}");
-        }
-        assert_eq!(expand("${EMPTY?x}", &lookup).as_deref(), Ok(""));
-    }
-
-    #[test]
-    fn canonical_values_expand_like_docker() {
-        // Raw Dockerfile word -> what Docker's ENV would give, through canonical + expand.
-        let lookup = env(&[("H", "/root")]);
-        for (raw, want) in [
-            ("'a b $H'", "a b $H"),
-            ("\"a b $H\"", "a b /root"),
-            ("$H/x", "/root/x"),
-            ("${H:-d}'$H'", "/root$H"),
-            ("\"\\$H\"", "$H"),
-            ("a\\\\b", "a\\b"),
-            ("\"$\"H", "$H"),
-            ("it\\'s", "it's"),
-            ("\"x\\ny\"", "x\\ny"),
-        ] {
-            let c = canonical(raw, '\\').unwrap();
-            assert_eq!(expand(&c, &lookup).unwrap(), want, "{raw} -> {c}");
-        }
-    }
-
-    #[test]
     fn helpers() {
         for ok in ["0", "30s", "1m30s", "1.5h", "500ms", "10us", "3µs", "7ns"] {
             assert!(is_go_duration(ok), "{ok}");
@@ -1334,15 +865,68 @@ mod tests {
         for bad in ["", "5", "s", "1x", "-1s", "1..2s", ".s"] {
             assert!(!is_go_duration(bad), "{bad}");
         }
-        assert_eq!(
-            split_words("a=\"b c\" d='e f' g=h\\ i", '\\'),
-            ["a=\"b c\"", "d='e f'", "g=h\\ i"]
-        );
         let (flags, rest) = take_flags("--a=1 --b=\"x y\" --c -- --d");
         let got: Vec<_> = flags.iter().map(|f| (f.name.as_str(), f.value.as_deref())).collect();
         assert_eq!(
             (got, rest),
             (vec![("a", Some("1")), ("b", Some("x y")), ("c", None)], "--d")
         );
+    }
+
+    #[test]
+    fn realistic_multi_stage() {
+        let src = r#"# syntax=docker/dockerfile:1.7
+ARG NODE=20
+FROM node:${NODE}-alpine AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci \
+    # production only
+    --omit=dev
+
+FROM deps AS build
+COPY . .
+RUN npm run build && \
+    npm prune --production
+
+FROM gcr.io/distroless/nodejs20
+ENV NODE_ENV=production \
+    PORT=8080
+COPY --from=build --chown=nonroot /app/dist /app
+USER nonroot
+EXPOSE 8080
+HEALTHCHECK --interval=10s CMD ["/nodejs/bin/node", "/app/health.js"]
+CMD ["/app/server.js"]
+"#;
+        let df = parse(src).unwrap();
+        assert_eq!(
+            df.global_args,
+            vec![ArgDecl {
+                name: "NODE".into(),
+                default: Some("20".into())
+            }]
+        );
+        let names: Vec<_> = df
+            .stages
+            .iter()
+            .map(|s| (s.name.as_deref(), s.line, s.instructions.len()))
+            .collect();
+        assert_eq!(names, vec![(Some("deps"), 3, 3), (Some("build"), 10, 2), (None, 15, 6)]);
+        let run = &df.stages[0].instructions[2];
+        assert_eq!((run.line, run.text.as_str()), (6, "RUN npm ci --omit=dev"));
+        assert_eq!(
+            run.kind,
+            Kind::Run {
+                command: sh("npm ci     --omit=dev")
+            }
+        );
+        let last = &df.stages[2].instructions;
+        assert_eq!(
+            last[0].kind,
+            Kind::Env(pairs(&[("NODE_ENV", "production"), ("PORT", "8080")]))
+        );
+        assert_eq!(last[5].kind, Kind::Cmd(exec(&["/app/server.js"])));
+        let base = expand(&df.stages[0].base, &env(&[("NODE", "20")])).unwrap();
+        assert_eq!(base, "node:20-alpine");
     }
 }
