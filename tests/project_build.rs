@@ -164,3 +164,49 @@ networks:
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(p.root.to_str().unwrap()), "{mounts}");
 }
+
+#[test]
+fn a_build_killed_in_a_run_step_is_cleaned_up_by_down() {
+    let Some(p) = project("buildkill", 31) else { return };
+    let ctx = p.project_dir.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox:test\nRUN touch /started; sleep 300\n",
+    )
+    .unwrap();
+    p.compose("services:\n  slow: {build: ./ctx}\n");
+    let mut child = p
+        .command(&["build"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let step_containers = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(p.root.join("containers"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    p.eventually(30, "the RUN step to start", || {
+        step_containers().iter().any(|d| d.join("upper/started").exists())
+    });
+    let step = step_containers()[0].file_name().unwrap().to_string_lossy().into_owned();
+    // Processes whose cgroup is the step's (the runtime names cgroups by id).
+    let in_step = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+            .filter(|e| std::fs::read_to_string(e.path().join("cgroup")).is_ok_and(|c| c.contains(&step)))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!in_step().is_empty(), "the killed build left its step running");
+    p.ok(&["down"]);
+    assert!(step_containers().is_empty(), "{:?}", step_containers());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(p.root.to_str().unwrap()), "{mounts}");
+    assert!(in_step().is_empty(), "processes left: {:?}", in_step());
+}

@@ -78,6 +78,7 @@ struct Stage {
 impl Builder<'_> {
     /// Builds `req`; returns the image ID.
     pub fn build(&self, req: &BuildRequest) -> Result<Digest> {
+        clean_stale(self.roots, &self.cache_dir);
         let file = &req.dockerfile;
         let text = match &req.dockerfile_inline {
             Some(t) => t.clone(),
@@ -121,7 +122,7 @@ impl Builder<'_> {
         let total: usize = parsed.stages[..=last].iter().map(|s| s.instructions.len() + 1).sum();
         let mut step_no = 0;
         let mut stages: Vec<Stage> = Vec::new();
-        for (index, decl) in parsed.stages[..=last].iter().enumerate() {
+        for decl in &parsed.stages[..=last] {
             step_no += 1;
             let base = expand(&decl.base, &|k: &str| globals.get(k).cloned().flatten())
                 .map_err(|e| BuildError::at(file, decl.line, e))?;
@@ -137,7 +138,6 @@ impl Builder<'_> {
                 self.apply(ins, &mut stage, &mut args, &globals, req, &context, &cache, &stages)
                     .map_err(|e| e.located(file, ins.line))?;
             }
-            let _ = index;
             stages.push(stage);
         }
         let done = stages.pop().expect("at least one stage");
@@ -536,6 +536,34 @@ impl Builder<'_> {
         let user = runtime::user::resolve(Some(spec), &[], passwd.as_deref(), group.as_deref())
             .map_err(|e| BuildError::new(format!("--chown={spec}: {e}")))?;
         Ok((user.uid, user.gid))
+    }
+}
+
+/// Removes what builds that were killed left behind: their step containers
+/// (processes, mounts, cgroups) and scratch directories; only those of
+/// processes that are gone. `down` calls it too.
+pub fn clean_stale(roots: &Roots, cache_dir: &Path) {
+    let stale = |name: &std::ffi::OsStr, prefix: &str| {
+        crate::store::temp_owner(name, prefix).is_some_and(|pid| !crate::store::process_alive(pid))
+    };
+    if let Ok(entries) = std::fs::read_dir(roots.containers()) {
+        for e in entries.flatten() {
+            if stale(&e.file_name(), "build-") {
+                let _ = runtime::remove(roots, &e.file_name().to_string_lossy());
+            }
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(cache_dir) {
+        for e in entries.flatten() {
+            if stale(&e.file_name(), "tmp-") {
+                let paths = runtime::state::ContainerPaths {
+                    id: e.file_name().to_string_lossy().into_owned(),
+                    dir: e.path(),
+                };
+                let _ = runtime::rootfs::unmount_rootfs(&paths);
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
     }
 }
 

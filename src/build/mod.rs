@@ -21,5 +21,5 @@ pub mod layer;
 pub mod run_step;
 pub mod stage;
 
-pub use builder::{BuildNetwork, BuildRequest, Builder};
+pub use builder::{clean_stale, BuildNetwork, BuildRequest, Builder};
 pub use error::BuildError;

@@ -109,7 +109,7 @@ fn build_service(engine: &Engine, target: &Target, name: &str, opts: &BuildOptio
     let builder = Builder {
         store: &engine.images,
         roots: &engine.roots,
-        cache_dir: engine.roots.root.join("build-cache"),
+        cache_dir: engine.build_cache(),
         pull_options: opts.pull_options.clone(),
         progress: &progress,
         run_output: stderr.as_ref(),

@@ -102,6 +102,9 @@ pub fn remove_all(engine: &Engine, containers: &[&Existing], sink: &dyn Sink) ->
 
 pub fn down(engine: &Engine, target: &Target, opts: &DownOptions, sink: &dyn Sink) -> Result<()> {
     let _lock = project_lock(engine, &target.name)?;
+    // A build killed halfway (`up --build`, `build`) leaves its step
+    // container and scratch mounts; they are nobody's but a dead process's.
+    crate::build::clean_stale(&engine.roots, &engine.build_cache());
     let all = inventory::list(engine, &target.name)?;
     // Without a Compose file (`down -p NAME`), every container of the
     // project is ours: there is nothing to call an orphan against.

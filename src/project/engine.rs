@@ -22,6 +22,11 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// The builder's layer cache and scratch space.
+    pub fn build_cache(&self) -> PathBuf {
+        self.roots.root.join("build-cache")
+    }
+
     /// The engine of `RCOMPOSE_ROOT` / `RCOMPOSE_RUN`.
     pub fn from_env() -> Result<Engine> {
         let roots = Roots::from_env();
