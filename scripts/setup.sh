@@ -32,10 +32,15 @@ rcompose image inspect busybox:local >/dev/null 2>&1 || sh "$here/scripts/make-l
 cd "$here/examples/compose/$example"
 rcompose up -d
 rcompose ps
-if [ "$example" = hello ]; then
+port=
+case "$example" in
+  hello) port=8080 ;;
+  hello-build) port=8081 ;;
+esac
+if [ -n "$port" ]; then
   # The published port answers from the host; the count lives in a named volume.
   for _ in 1 2 3 4 5 6 7 8 9 10; do
-    curl -fsS http://127.0.0.1:8080/cgi-bin/hits && break
+    curl -fsS "http://127.0.0.1:$port/cgi-bin/hits" && break
     sleep 0.3
   done
 fi
