@@ -135,7 +135,14 @@ impl Builder<'_> {
             for ins in &decl.instructions {
                 step_no += 1;
                 (self.progress)(&format!("#{step_no} [{}/{total}] {}", step_no, ins.text));
-                self.apply(ins, &mut stage, &mut args, &globals, req, &context, &cache, &stages)
+                let cx = StepContext {
+                    req,
+                    context: &context,
+                    cache: &cache,
+                    globals: &globals,
+                    stages: &stages,
+                };
+                self.apply(ins, &mut stage, &mut args, &cx)
                     .map_err(|e| e.located(file, ins.line))?;
             }
             stages.push(stage);
@@ -191,18 +198,14 @@ impl Builder<'_> {
         Ok(image)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn apply(
         &self,
         ins: &Instruction,
         stage: &mut Stage,
         args: &mut BTreeMap<String, Option<String>>,
-        globals: &BTreeMap<String, Option<String>>,
-        req: &BuildRequest,
-        context: &Source,
-        cache: &Cache,
-        stages: &[Stage],
+        cx: &StepContext<'_>,
     ) -> Result<()> {
+        let (req, cache, globals) = (cx.req, cx.cache, cx.globals);
         // ENV wins over ARG of the same name, as in Docker.
         let lookup_in = |stage: &Stage, args: &BTreeMap<String, Option<String>>, k: &str| {
             stage.image.env_value(k).or_else(|| args.get(k).cloned().flatten())
@@ -340,60 +343,9 @@ impl Builder<'_> {
                 stage.key = key;
                 self.add(stage, entry, text);
             }
-            Kind::Copy {
-                sources,
-                dest,
-                from,
-                chown,
-                chmod,
-            } => {
-                self.copy(
-                    stage,
-                    args,
-                    req,
-                    context,
-                    cache,
-                    stages,
-                    CopyArgs {
-                        text: &text,
-                        sources,
-                        dest,
-                        from: from.as_deref(),
-                        chown: chown.as_deref(),
-                        chmod: chmod.as_deref(),
-                        extract: false,
-                    },
-                )?;
-            }
-            Kind::Add {
-                sources,
-                dest,
-                chown,
-                chmod,
-            } => {
-                if let Some(url) = sources.iter().find(|s| s.contains("://")) {
-                    return Err(BuildError::new(format!(
-                        "ADD {url}: adding from a URL is not supported; download it in a RUN step \
-                         or put it in the build context"
-                    )));
-                }
-                self.copy(
-                    stage,
-                    args,
-                    req,
-                    context,
-                    cache,
-                    stages,
-                    CopyArgs {
-                        text: &text,
-                        sources,
-                        dest,
-                        from: None,
-                        chown: chown.as_deref(),
-                        chmod: chmod.as_deref(),
-                        extract: true,
-                    },
-                )?;
+            Kind::Copy { .. } | Kind::Add { .. } => {
+                let c = CopyArgs::of(&ins.kind, &text)?;
+                self.copy(stage, args, cx, c)?;
             }
         }
         Ok(())
@@ -445,17 +397,14 @@ impl Builder<'_> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn copy(
         &self,
         stage: &mut Stage,
         args: &BTreeMap<String, Option<String>>,
-        req: &BuildRequest,
-        context: &Source,
-        cache: &Cache,
-        stages: &[Stage],
+        cx: &StepContext<'_>,
         c: CopyArgs<'_>,
     ) -> Result<()> {
+        let (req, context, cache, stages) = (cx.req, cx.context, cx.cache, cx.stages);
         let lookup = |k: &str| stage.image.env_value(k).or_else(|| args.get(k).cloned().flatten());
         let dest_raw = expand(c.dest, &lookup).map_err(BuildError::new)?;
         let mut dest = absolute(&stage.image.working_dir(), &dest_raw);
@@ -487,7 +436,7 @@ impl Builder<'_> {
             Some(from) => {
                 let source_stage = self.stage_from(from, stages, false)?;
                 Some((
-                    MountedRoot::mount(self.store, self.roots, cache, &source_stage.image)?,
+                    MountedRoot::mount(self.store, cache, &source_stage.image)?,
                     source_stage.key,
                 ))
             }
@@ -567,6 +516,17 @@ pub fn clean_stale(roots: &Roots, cache_dir: &Path) {
     }
 }
 
+/// What every step of a stage shares.
+struct StepContext<'a> {
+    req: &'a BuildRequest,
+    context: &'a Source,
+    cache: &'a Cache,
+    globals: &'a BTreeMap<String, Option<String>>,
+    /// The stages built before this one.
+    stages: &'a [Stage],
+}
+
+/// A COPY or ADD.
 struct CopyArgs<'a> {
     text: &'a str,
     sources: &'a [String],
@@ -574,7 +534,53 @@ struct CopyArgs<'a> {
     from: Option<&'a str>,
     chown: Option<&'a str>,
     chmod: Option<&'a str>,
+    /// ADD: local tar archives are unpacked.
     extract: bool,
+}
+
+impl<'a> CopyArgs<'a> {
+    fn of(kind: &'a Kind, text: &'a str) -> Result<CopyArgs<'a>> {
+        match kind {
+            Kind::Copy {
+                sources,
+                dest,
+                from,
+                chown,
+                chmod,
+            } => Ok(CopyArgs {
+                text,
+                sources,
+                dest,
+                from: from.as_deref(),
+                chown: chown.as_deref(),
+                chmod: chmod.as_deref(),
+                extract: false,
+            }),
+            Kind::Add {
+                sources,
+                dest,
+                chown,
+                chmod,
+            } => {
+                if let Some(url) = sources.iter().find(|s| s.contains("://")) {
+                    return Err(BuildError::new(format!(
+                        "ADD {url}: adding from a URL is not supported; download it in a RUN step \
+                         or put it in the build context"
+                    )));
+                }
+                Ok(CopyArgs {
+                    text,
+                    sources,
+                    dest,
+                    from: None,
+                    chown: chown.as_deref(),
+                    chmod: chmod.as_deref(),
+                    extract: true,
+                })
+            }
+            _ => Err(BuildError::new("not a COPY or ADD")),
+        }
+    }
 }
 
 /// ADD: a local tar archive (plain or gzip) is unpacked into `dest` with
@@ -600,13 +606,12 @@ fn add_extracting(source: &Source, selected: &[String], dest: &str, staging: &Pa
 
 /// A stage's layers mounted read-only (an overlay with an unused upper
 /// directory), for COPY --from.
-struct MountedRoot<'a> {
-    roots: &'a Roots,
+struct MountedRoot {
     paths: runtime::state::ContainerPaths,
 }
 
-impl<'a> MountedRoot<'a> {
-    fn mount(store: &ImageStore, roots: &'a Roots, cache: &Cache, image: &StageImage) -> Result<MountedRoot<'a>> {
+impl MountedRoot {
+    fn mount(store: &ImageStore, cache: &Cache, image: &StageImage) -> Result<MountedRoot> {
         let dir = cache
             .scratch()
             .map_err(|e| BuildError::new(format!("build cache directory: {e}")))?;
@@ -624,7 +629,7 @@ impl<'a> MountedRoot<'a> {
             ));
         }
         runtime::rootfs::mount_rootfs(&paths, &lower).map_err(BuildError::runtime)?;
-        Ok(MountedRoot { roots, paths })
+        Ok(MountedRoot { paths })
     }
 
     fn dir(&self) -> PathBuf {
@@ -632,9 +637,8 @@ impl<'a> MountedRoot<'a> {
     }
 }
 
-impl Drop for MountedRoot<'_> {
+impl Drop for MountedRoot {
     fn drop(&mut self) {
-        let _ = self.roots;
         let _ = runtime::rootfs::unmount_rootfs(&self.paths);
         let _ = std::fs::remove_dir_all(&self.paths.dir);
     }
