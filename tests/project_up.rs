@@ -372,6 +372,10 @@ services:
     depends_on: [db]
     environment: [FROM_FILE=1]
     volumes: [data:/data]
+  keep:
+    image: busybox:test
+    stdin_open: true
+    command: ["sh", "-c", "read line; echo input-ended"]
 networks:
   default:
     ipam: {{config: [{{subnet: SUBNET}}]}}
@@ -392,6 +396,39 @@ volumes:
     assert_eq!(out, "kept\n");
     assert!(p.names().is_empty());
     assert_eq!(p.ok(&["volume", "ls", "-q"]).0, "rct-run_data\n");
+    // An attached run reads the caller's input until it ends.
+    let mut child = p
+        .command(&[
+            "run",
+            "--rm",
+            "--no-deps",
+            "-T",
+            "tool",
+            "sh",
+            "-c",
+            "tr a-z A-Z; echo done",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(b"piped in\nsecond line\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "PIPED IN\nSECOND LINE\ndone\n");
+    // stdin_open in a detached service: its input stays open, reads wait.
+    p.ok(&["up", "-d", "keep"]);
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert_eq!(p.state("rct-run-keep-1")["status"], "running");
+    assert!(!p.logs(&["keep"]).contains("input-ended"));
+    p.ok(&["kill", "keep"]);
+    p.ok(&["rm", "-f", "keep"]);
+
     let out = p.rc(&[
         "run",
         "--rm",

@@ -53,7 +53,7 @@ pub struct RunArgs {
     /// Disable pseudo-TTY allocation (output is never a TTY yet)
     #[arg(short = 'T', long = "no-TTY")]
     no_tty: bool,
-    /// Keep STDIN open even if not attached (accepted; stdin is not forwarded yet)
+    /// Keep STDIN open (the default: an attached run reads the caller's standard input until it ends)
     #[arg(short, long)]
     interactive: bool,
     service: String,
@@ -98,6 +98,8 @@ pub fn run(global: &GlobalArgs, args: RunArgs, out: &Output) -> Result<ExitCode,
         name: args.name.clone(),
         no_deps: args.no_deps,
         service_ports: args.service_ports || !args.publish.is_empty(),
+        // As Docker Compose: -i is the default; a detached run reads nothing.
+        interactive: !args.detach,
         up: UpOptions {
             build: if args.build {
                 crate::project::build::BuildMode::Always
@@ -112,7 +114,15 @@ pub fn run(global: &GlobalArgs, args: RunArgs, out: &Output) -> Result<ExitCode,
             ..UpOptions::default()
         },
     };
-    let name = project::run::run(&engine, &target, &opts, &progress).map_err(|e| load::fail(out, e))?;
+    let started = project::run::run(&engine, &target, &opts, &progress).map_err(|e| load::fail(out, e))?;
+    let name = started.name;
+    if let Some(mut input) = started.stdin {
+        // Ends with our input (the container then reads end-of-file), or
+        // when the container is gone (the write fails): either way, quietly.
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut input);
+        });
+    }
     if args.detach {
         out.stdout(format!("{name}\n").as_bytes())?;
         return Ok(ExitCode::SUCCESS);

@@ -139,23 +139,34 @@ pub fn logs(
     for c in &containers {
         let current = engine.roots.container(&c.id).log();
         let mut mine: Vec<Line> = Vec::new();
+        // Following goes on from exactly what was read here: a line the
+        // supervisor appends meanwhile is read then, not skipped.
+        let (mut inode, mut offset) = (0, 0);
         for f in log_files(&current) {
-            if let Ok(text) = std::fs::read_to_string(&f) {
-                mine.extend(
-                    parse_records(&text)
-                        .filter_map(|r| to_line(c, r))
-                        .filter(|l| in_window(l, opts)),
-                );
+            let Ok(mut file) = std::fs::File::open(&f) else {
+                continue;
+            };
+            let mut buf = Vec::new();
+            if file.read_to_end(&mut buf).is_err() {
+                continue;
             }
+            let complete = buf.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+            if f == current {
+                inode = file.metadata().map(|m| m.ino()).unwrap_or(0);
+                offset = complete as u64;
+            }
+            let text = String::from_utf8_lossy(&buf[..complete]);
+            mine.extend(
+                parse_records(&text)
+                    .filter_map(|r| to_line(c, r))
+                    .filter(|l| in_window(l, opts)),
+            );
         }
         if let Some(n) = opts.tail {
             let skip = mine.len().saturating_sub(n);
             mine.drain(..skip);
         }
         lines.extend(mine);
-        let (inode, offset) = std::fs::metadata(&current)
-            .map(|m| (m.ino(), m.len()))
-            .unwrap_or((0, 0));
         cursors.insert(
             c.id.clone(),
             Cursor {

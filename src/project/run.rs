@@ -27,11 +27,22 @@ pub struct RunOptions {
     pub no_deps: bool,
     /// Publish the service's ports (off by default, as in Compose).
     pub service_ports: bool,
+    /// `-i` (attached runs): the container reads what the caller writes to
+    /// [`Started::stdin`], until it closes it.
+    pub interactive: bool,
     pub up: UpOptions,
 }
 
-/// Creates and starts the one-off container; returns its name.
-pub fn run(engine: &Engine, target: &Target, opts: &RunOptions, sink: &dyn Sink) -> Result<String> {
+/// A started one-off.
+#[derive(Debug)]
+pub struct Started {
+    pub name: String,
+    /// With `interactive`: the container's standard input.
+    pub stdin: Option<std::fs::File>,
+}
+
+/// Creates and starts the one-off container.
+pub fn run(engine: &Engine, target: &Target, opts: &RunOptions, sink: &dyn Sink) -> Result<Started> {
     target.check_services(std::slice::from_ref(&opts.service))?;
     let base = &target.project.services[&opts.service];
     if !opts.no_deps {
@@ -136,11 +147,37 @@ pub fn run(engine: &Engine, target: &Target, opts: &RunOptions, sink: &dyn Sink)
         config_hash: &hash,
         netns: networks::netns_for(engine, &name, &mode),
         on_networks: matches!(&mode, networks::Mode::Networks(l) if !l.is_empty()),
+        attach_stdin: opts.interactive,
     };
     container::create(engine, &cx, &inst, &mode)?;
-    if let Err(e) = container::start(engine, &name) {
-        let _ = container::remove(engine, &name);
-        return Err(e);
+    let started = if opts.interactive {
+        // Held until our end of its input is open: otherwise its first read
+        // could find no writer yet and take that for the end of input.
+        container::create_held(engine, &name)
+            .and_then(|()| open_stdin(engine, &name))
+            .and_then(|stdin| container::release(engine, &name).map(|()| Some(stdin)))
+    } else {
+        container::start(engine, &name).map(|()| None)
+    };
+    match started {
+        Ok(stdin) => Ok(Started { name, stdin }),
+        Err(e) => {
+            let _ = container::remove(engine, &name);
+            Err(e)
+        }
     }
-    Ok(name)
+}
+
+/// The writing end of a held one-off's stdin FIFO (its reader is open).
+fn open_stdin(engine: &Engine, name: &str) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = engine.roots.container(name).stdin_fifo();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|e| ProjectError::Other(format!("opening the input of {name} ({}): {e}", path.display())))?;
+    nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()))
+        .map_err(|e| ProjectError::Other(format!("input of {name}: {e}")))?;
+    Ok(file)
 }

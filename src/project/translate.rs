@@ -40,6 +40,8 @@ pub struct Instance<'a> {
     pub netns: Option<PathBuf>,
     /// Whether the container is on project networks (then it asks our DNS).
     pub on_networks: bool,
+    /// A `run -i` one-off: its input comes from the client, until it closes.
+    pub attach_stdin: bool,
 }
 
 /// What `translate` derived besides the spec: volumes it mounts that must
@@ -191,7 +193,8 @@ pub fn container_spec(cx: &ProjectContext, inst: &Instance, volumes: &VolumeStor
         mounts,
         read_only: s.read_only.unwrap_or(false),
         tty: s.tty.unwrap_or(false),
-        stdin_open: s.stdin_open.unwrap_or(false),
+        stdin_open: s.stdin_open.unwrap_or(false) || inst.attach_stdin,
+        stdin_once: inst.attach_stdin,
         security: security(name, s)?,
         sysctls: s.sysctls.clone(),
         ulimits: s
@@ -484,6 +487,7 @@ mod tests {
             config_hash: "h",
             netns: Some("/run/netns/x".into()),
             on_networks,
+            attach_stdin: false,
         };
         container_spec(&cx, &inst, &VolumeStore::new(Path::new("/root")))
     }

@@ -552,6 +552,7 @@ fn create_one(
         config_hash: hash,
         netns: networks::netns_for(engine, &container_name, mode),
         on_networks: matches!(mode, Mode::Networks(l) if !l.is_empty()),
+        attach_stdin: false,
     };
     container::create(engine, cx, &inst, mode)?;
     Ok(container_name)

@@ -71,8 +71,16 @@ pub struct ContainerSpec {
     pub read_only: bool,
     #[serde(default)]
     pub tty: bool,
+    /// Standard input from a FIFO in the container's directory
+    /// (`ContainerPaths::stdin_fifo`) instead of `/dev/null`.
     #[serde(default)]
     pub stdin_open: bool,
+    /// With `stdin_open`: input ends when the one client that attached
+    /// closes its end (Docker's StdinOnce, `run -i`). Without it the
+    /// supervisor keeps a writer, so reads wait, as with Docker's
+    /// `stdin_open`.
+    #[serde(default)]
+    pub stdin_once: bool,
     #[serde(default)]
     pub security: SecurityOptions,
     #[serde(default)]

@@ -85,6 +85,10 @@ impl ContainerPaths {
     pub fn rootfs(&self) -> PathBuf {
         self.dir.join("rootfs")
     }
+    /// The FIFO a container with `stdin_open` reads as standard input.
+    pub fn stdin_fifo(&self) -> PathBuf {
+        self.dir.join("stdin")
+    }
     pub fn upper(&self) -> PathBuf {
         self.dir.join("upper")
     }

@@ -137,6 +137,9 @@ struct Supervisor {
     /// for a `Start` request before running it. Lets the orchestrator do
     /// the slow part (namespaces, mounts, cgroups) while dependencies start.
     hold: bool,
+    /// A writer on the stdin FIFO that keeps a `stdin_open` container's
+    /// input open (not for `stdin_once`).
+    stdin_keeper: Option<File>,
 }
 
 /// How a held container's wait ended.
@@ -186,6 +189,7 @@ impl Supervisor {
             stop: None,
             network,
             hold: false,
+            stdin_keeper: None,
         })
     }
 
@@ -324,15 +328,48 @@ impl Supervisor {
         }
     }
 
+    /// The container's end of its stdin FIFO, made once in its directory.
+    /// Opened without waiting for a writer: a `run -i` client opens the
+    /// other end while the container is held.
+    fn stdin_reader(&mut self) -> Result<OwnedFd, String> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.paths.stdin_fifo();
+        match nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(format!("stdin FIFO {}: {e}", path.display())),
+        }
+        let reader = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| format!("stdin FIFO {}: {e}", path.display()))?;
+        // The container's reads wait for input, as on any pipe.
+        nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()))
+            .map_err(|e| format!("stdin FIFO {}: {e}", path.display()))?;
+        if !self.spec.stdin_once && self.stdin_keeper.is_none() {
+            let keeper = fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+                .open(&path)
+                .map_err(|e| format!("stdin FIFO {}: {e}", path.display()))?;
+            self.stdin_keeper = Some(keeper);
+        }
+        Ok(OwnedFd::from(reader))
+    }
+
     /// One run of the container; returns its exit code (`None`: held and
     /// cancelled before it ran).
     fn run_once(&mut self, ready: &mut Option<File>) -> Result<Option<i32>, String> {
         let id = self.spec.id.clone();
         let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("stdout pipe: {e}"))?;
         let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("stderr pipe: {e}"))?;
-        let devnull = File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
+        let stdin = if self.spec.stdin_open {
+            self.stdin_reader()?
+        } else {
+            OwnedFd::from(File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?)
+        };
         let stdio = Stdio {
-            stdin: Some(OwnedFd::from(devnull)),
+            stdin: Some(stdin),
             stdout: Some(out_w),
             stderr: Some(err_w),
         };
