@@ -16,7 +16,7 @@ use crate::runtime::{self, Roots};
 
 use super::cache::{Cache, Entry};
 use super::context::{self, Overrides, Source};
-use super::dockerfile::{self, Instruction, Kind};
+use super::dockerfile::{self, expand, Instruction, Kind};
 use super::error::{BuildError, Result};
 use super::layer;
 use super::run_step::RunStep;
@@ -674,8 +674,4 @@ fn exists_in(store: &ImageStore, image: &StageImage, abs: &str) -> bool {
         }
     }
     false
-}
-
-fn expand(word: &str, lookup: &dyn Fn(&str) -> Option<String>) -> std::result::Result<String, String> {
-    dockerfile::expand(word, lookup)
 }

@@ -459,7 +459,7 @@ fn parse_healthcheck(rest: &str) -> Res<Healthcheck> {
         if i == 4 && value.parse::<u32>().is_err() {
             bail!("HEALTHCHECK --retries={value} is not a whole number; use e.g. --retries=3");
         }
-        if i < 4 && !is_go_duration(&value) {
+        if i < 4 && go_duration_nanos(&value).is_err() {
             bail!(
                 "HEALTHCHECK --{}={value} is not a duration; write it like 30s, 1m30s or 500ms",
                 f.name
@@ -481,24 +481,44 @@ fn parse_healthcheck(rest: &str) -> Res<Healthcheck> {
     })
 }
 
-/// Go's `time.ParseDuration` syntax without a sign, which Docker rejects for health checks anyway.
-fn is_go_duration(s: &str) -> bool {
-    let mut rest = if s == "0" { "" } else { s };
+/// A Go duration (`30s`, `1m30s`, `500ms`) without a sign, as HEALTHCHECK
+/// flags take them, in nanoseconds.
+pub fn go_duration_nanos(s: &str) -> Result<u64, String> {
+    let bad = || format!("invalid duration {s:?}: use a number with a unit, such as 30s, 1m30s or 500ms");
+    if s == "0" {
+        return Ok(0);
+    }
+    if s.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    let mut rest = s;
     while !rest.is_empty() {
         let n = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
         if n == 0 || &rest[..n] == "." || rest[..n].matches('.').count() > 1 {
-            return false;
+            return Err(bad());
         }
+        let value: f64 = rest[..n].parse().map_err(|_| bad())?;
         rest = &rest[n..];
-        let units = ["ns", "us", "µs", "μs", "ms", "s", "m", "h"];
-        let Some(unit) = units.iter().find(|u| rest.starts_with(*u)) else {
-            return false;
+        let units = [
+            ("ns", 1.0),
+            ("us", 1e3),
+            ("µs", 1e3),
+            ("μs", 1e3),
+            ("ms", 1e6),
+            ("s", 1e9),
+            ("m", 60e9),
+            ("h", 3600e9),
+        ];
+        let Some((unit, scale)) = units.iter().find(|(u, _)| rest.starts_with(*u)) else {
+            return Err(bad());
         };
+        total += value * scale;
         rest = &rest[unit.len()..];
     }
-    !s.is_empty()
+    Ok(total as u64)
 }
 
 struct Flag {
@@ -860,10 +880,10 @@ mod tests {
     #[test]
     fn helpers() {
         for ok in ["0", "30s", "1m30s", "1.5h", "500ms", "10us", "3µs", "7ns"] {
-            assert!(is_go_duration(ok), "{ok}");
+            assert!(go_duration_nanos(ok).is_ok(), "{ok}");
         }
         for bad in ["", "5", "s", "1x", "-1s", "1..2s", ".s"] {
-            assert!(!is_go_duration(bad), "{bad}");
+            assert!(go_duration_nanos(bad).is_err(), "{bad}");
         }
         let (flags, rest) = take_flags("--a=1 --b=\"x y\" --c -- --d");
         let got: Vec<_> = flags.iter().map(|f| (f.name.as_str(), f.value.as_deref())).collect();

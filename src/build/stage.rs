@@ -10,7 +10,7 @@ use crate::image::manifest::{self, Descriptor, History, ImageConfig, Manifest, R
 use crate::image::store::{Image, ImageStore};
 use crate::image::{Digest, Reference};
 
-use super::dockerfile::{Command, Healthcheck};
+use super::dockerfile::{go_duration_nanos, Command, Healthcheck};
 use super::error::{BuildError, Result};
 
 /// The default shell of RUN, CMD and ENTRYPOINT in shell form.
@@ -268,43 +268,6 @@ impl StageImage {
 fn strings(v: Option<&Value>) -> Option<Vec<String>> {
     v?.as_array()
         .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
-}
-
-/// A Go duration (`30s`, `1m30s`, `500ms`), as HEALTHCHECK flags take them,
-/// in nanoseconds.
-pub fn go_duration_nanos(s: &str) -> std::result::Result<u64, String> {
-    let bad = || format!("invalid duration {s:?}: use a number with a unit, such as 30s, 1m30s or 500ms");
-    let mut total: f64 = 0.0;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    if rest == "0" {
-        return Ok(0);
-    }
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
-        if num_len == 0 {
-            return Err(bad());
-        }
-        let value: f64 = rest[..num_len].parse().map_err(|_| bad())?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(bad()),
-        };
-        total += value * scale;
-        rest = &rest[unit_len..];
-    }
-    Ok(total as u64)
 }
 
 #[cfg(test)]
