@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal;
 
-use crate::compose::diag::{render_plain, Diag, SourceMap};
+use crate::compose::diag::{render_brief, render_plain, Diag, SourceMap};
 
 use super::GlobalArgs;
 
@@ -49,7 +49,11 @@ impl Output {
                 miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode()).with_context_lines(1);
             let mut s = String::new();
             for d in diags {
-                let _ = handler.render_report(&mut s, &d.render_with(sources));
+                if d.brief {
+                    s.push_str(&render_brief(d, sources));
+                } else {
+                    let _ = handler.render_report(&mut s, &d.render_with(sources));
+                }
             }
             s
         } else {

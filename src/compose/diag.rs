@@ -103,6 +103,10 @@ pub struct Diag {
     pub help: Option<String>,
     /// Other places that explain the error (e.g. the first definition of a duplicate).
     pub related: Vec<(Span, String)>,
+    /// Printed on one line, without a snippet: for notices that every
+    /// command repeats (an obsolete key), where nine lines each time would
+    /// bury what the command itself prints.
+    pub brief: bool,
 }
 
 impl Diag {
@@ -114,6 +118,7 @@ impl Diag {
             label: "here".into(),
             help: None,
             related: Vec::new(),
+            brief: false,
         }
     }
 
@@ -136,6 +141,11 @@ impl Diag {
 
     pub fn with_related(mut self, span: Span, label: impl Into<String>) -> Diag {
         self.related.push((span, label.into()));
+        self
+    }
+
+    pub fn brief(mut self) -> Diag {
+        self.brief = true;
         self
     }
 
@@ -241,6 +251,10 @@ pub fn render_plain(diags: &[Diag], sources: &SourceMap) -> String {
         .with_context_lines(1);
     let mut out = String::new();
     for d in diags {
+        if d.brief {
+            out.push_str(&render_brief(d, sources));
+            continue;
+        }
         let r = d.render_with(sources);
         let _ = handler.render_report(&mut out, &r);
         // Other-file related spans cannot be drawn in the same snippet; name them.
@@ -251,4 +265,19 @@ pub fn render_plain(diags: &[Diag], sources: &SourceMap) -> String {
         }
     }
     out
+}
+
+/// One line for a [`Diag::brief`]: `warning: FILE:LINE:COL: MESSAGE; HELP`,
+/// the path as the snippet header would show it.
+pub fn render_brief(d: &Diag, sources: &SourceMap) -> String {
+    let kind = match d.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    let place = match sources.get(d.span.file) {
+        Some(f) => format!("{}:{}:{}: ", f.named.name(), d.span.line, d.span.col),
+        None => String::new(),
+    };
+    let help = d.help.as_deref().map(|h| format!("; {h}")).unwrap_or_default();
+    format!("{kind}: {place}{}{help}\n", d.message)
 }

@@ -392,8 +392,8 @@ impl<'a> Loader<'a> {
         if let Some((k, _)) = root.as_map().and_then(|m| m.get_key_value("version")) {
             self.diags.push(
                 Diag::warning(k.span, "the attribute `version` is obsolete, it will be ignored")
-                    .with_label("obsolete")
-                    .with_help("remove it to avoid potential confusion"),
+                    .with_help("remove it to avoid potential confusion")
+                    .brief(),
             );
         }
         Some(root)
