@@ -101,6 +101,74 @@ networks:
 }
 
 #[test]
+fn a_crash_looping_dependency_fails_the_wait_with_its_last_lines() {
+    let Some(p) = project("crashloop", 32) else { return };
+    p.compose(&format!(
+        r#"
+services:
+  db:
+    image: busybox:test
+    command: ["sh", "-c", "echo cannot open /run/secrets/db-password; exit 3"]
+    restart: always
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+  app:
+    image: busybox:test
+    command: {LOOP}
+    depends_on:
+      db: {{condition: service_healthy}}
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+"#
+    ));
+    // Waited on forever before; Docker Compose also waits forever.
+    let out = p.rc(&["up", "-d"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let db = format!("{}-db-1", p.name);
+    assert!(err.contains(&format!("Container {db}  Waiting")), "{err}");
+    assert!(
+        err.contains("keeps restarting") && err.contains("last exit code 3"),
+        "{err}"
+    );
+    assert!(err.contains("cannot open /run/secrets/db-password"), "{err}");
+    let app = p.state(&format!("{}-app-1", p.name));
+    assert!(app["started_at"].is_null(), "{app}");
+}
+
+#[test]
+fn waiting_on_a_healthy_dependency_is_shown() {
+    let Some(p) = project("waitshow", 33) else { return };
+    p.compose(&format!(
+        r#"
+services:
+  db:
+    image: busybox:test
+    command: {LOOP}
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+  app:
+    image: busybox:test
+    command: {LOOP}
+    depends_on:
+      db: {{condition: service_healthy}}
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+"#
+    ));
+    let (_, err) = p.ok(&["up", "-d"]);
+    let db = format!("{}-db-1", p.name);
+    let waiting = err.find(&format!("Container {db}  Waiting")).expect(&err);
+    let healthy = err.find(&format!("Container {db}  Healthy")).expect(&err);
+    let started = err.find(&format!("Container {}-app-1  Started", p.name)).expect(&err);
+    assert!(waiting < healthy && healthy < started, "{err}");
+}
+
+#[test]
 fn a_config_change_recreates_only_that_service() {
     let Some(p) = project("recreate", 13) else { return };
     let file = |cmd: &str| {

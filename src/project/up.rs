@@ -412,7 +412,7 @@ fn converge_service(
                 }),
                 Outcome::Done { ids, changed } => {
                     restart_for_dep |= changed && d.restart;
-                    wait::until(engine, &ids, cond, None)
+                    wait_showing(engine, sink, &ids, cond)
                 }
                 Outcome::Pending => Ok(()),
             };
@@ -506,6 +506,29 @@ fn converge_service(
 
 /// Runs `f` as one progress step of container `id`: `doing`, then `done`
 /// or `Error`.
+/// Waits for a dependency's containers as Docker Compose shows it: each
+/// one `Waiting`, then `Healthy` or `Exited` (or `Error`). A plain
+/// `service_started` has nothing to wait for and shows nothing.
+fn wait_showing(engine: &Engine, sink: &dyn Sink, ids: &[String], cond: Condition) -> Result<()> {
+    let reached = match cond {
+        Condition::Started => return Ok(()),
+        Condition::Healthy => "Healthy",
+        Condition::CompletedSuccessfully => "Exited",
+    };
+    let steps: Vec<Step> = ids
+        .iter()
+        .map(|id| Step::begin(sink, Kind::Container, id, "Waiting"))
+        .collect();
+    let r = wait::until(engine, ids, cond, None);
+    for step in steps {
+        match r {
+            Ok(()) => step.end(reached),
+            Err(_) => step.fail("Error"),
+        }
+    }
+    r
+}
+
 fn in_step<T>(sink: &dyn Sink, id: &str, (doing, done): (&str, &str), f: impl FnOnce() -> Result<T>) -> Result<T> {
     let step = Step::begin(sink, Kind::Container, id, doing);
     match f() {

@@ -30,6 +30,14 @@ impl Condition {
 
 const POLL: Duration = Duration::from_millis(50);
 
+/// Restarts seen during one wait after which a dependency is taken to be
+/// crash-looping: with Docker's backoff (100 ms, doubling) three take
+/// about a second, and waiting longer only hides the reason.
+const RESTARTS_BEFORE_GIVING_UP: u32 = 3;
+
+/// Log lines quoted when a dependency fails.
+const LAST_LINES: usize = 10;
+
 /// Waits until every container in `ids` meets `cond`; fails as soon as one
 /// never can (unhealthy, exited, no healthcheck) or at `deadline`.
 pub fn until(engine: &Engine, ids: &[String], cond: Condition, deadline: Option<Instant>) -> Result<()> {
@@ -37,10 +45,22 @@ pub fn until(engine: &Engine, ids: &[String], cond: Condition, deadline: Option<
         return Ok(());
     }
     let mut pending: Vec<&String> = ids.iter().collect();
+    let mut first_count: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
     loop {
         let mut still = Vec::new();
         for id in pending {
             let st = client::status(&engine.roots, id)?;
+            let first = *first_count.entry(id.as_str()).or_insert(st.restart_count);
+            let restarts = st.restart_count.saturating_sub(first);
+            if restarts >= RESTARTS_BEFORE_GIVING_UP {
+                return Err(ProjectError::Dependency {
+                    message: format!(
+                        "container {id} keeps restarting ({restarts} restarts while waiting, last exit code {}){}",
+                        st.exit_code.unwrap_or(-1),
+                        last_lines(engine, id)
+                    ),
+                });
+            }
             let done = match cond {
                 Condition::Started => true,
                 Condition::Healthy => match (st.status, st.health) {
@@ -52,7 +72,11 @@ pub fn until(engine: &Engine, ids: &[String], cond: Condition, deadline: Option<
                     }
                     (Status::Exited, _) => {
                         return Err(ProjectError::Dependency {
-                            message: format!("container {id} exited ({})", st.exit_code.unwrap_or(-1)),
+                            message: format!(
+                                "container {id} exited ({}){}",
+                                st.exit_code.unwrap_or(-1),
+                                last_lines(engine, id)
+                            ),
                         })
                     }
                     (_, Some(Health::Starting)) => false,
@@ -71,8 +95,9 @@ pub fn until(engine: &Engine, ids: &[String], cond: Condition, deadline: Option<
                     (Status::Exited, code) => {
                         return Err(ProjectError::Dependency {
                             message: format!(
-                                "container {id} didn't complete successfully: exit {}",
-                                code.unwrap_or(-1)
+                                "container {id} didn't complete successfully: exit {}{}",
+                                code.unwrap_or(-1),
+                                last_lines(engine, id)
                             ),
                         })
                     }
@@ -94,6 +119,21 @@ pub fn until(engine: &Engine, ids: &[String], cond: Condition, deadline: Option<
         }
         pending = still;
         std::thread::sleep(POLL);
+    }
+}
+
+/// The end of a container's log, for the message of a dependency that
+/// failed: what the user would otherwise look up with `logs` next.
+fn last_lines(engine: &Engine, id: &str) -> String {
+    let records = crate::supervisor::logs::read_log(&engine.roots.container(id).log()).unwrap_or_default();
+    let tail: String = records[records.len().saturating_sub(LAST_LINES)..]
+        .iter()
+        .map(|r| format!("\n  {id}  | {}", r.log.trim_end_matches('\n')))
+        .collect();
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("; its last log lines:{tail}")
     }
 }
 
