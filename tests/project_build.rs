@@ -210,3 +210,56 @@ fn a_build_killed_in_a_run_step_is_cleaned_up_by_down() {
     assert!(!mounts.contains(p.root.to_str().unwrap()), "{mounts}");
     assert!(in_step().is_empty(), "processes left: {:?}", in_step());
 }
+
+/// An image's VOLUME gets an anonymous volume (data survives a recreate,
+/// `volume ls` lists it, `down -v` removes it) and its EXPOSE shows in `ps`
+/// next to the published ports, as with Docker Compose.
+#[test]
+fn image_volumes_are_anonymous_volumes_and_exposed_ports_show() {
+    let Some(p) = project("imgvol", 34) else { return };
+    let app = p.project_dir.join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("Dockerfile"),
+        "FROM busybox:test\nRUN mkdir /data && echo from-image > /data/seed\nVOLUME /data\nEXPOSE 5000 53/udp\n\
+         CMD [\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep 2147483647 & wait\"]\n",
+    )
+    .unwrap();
+    p.compose(
+        r#"
+services:
+  app:
+    build: ./app
+    expose: ["7000"]
+    ports: ["127.0.0.1:18341:5000"]
+networks:
+  default:
+    ipam: {config: [{subnet: SUBNET}]}
+"#,
+    );
+    p.ok(&["up", "-d"]);
+    // Populated from the image, as Docker fills a new volume.
+    let (seed, _) = p.ok(&["exec", "-T", "app", "cat", "/data/seed"]);
+    assert_eq!(seed.trim(), "from-image");
+    p.ok(&["exec", "-T", "app", "sh", "-c", "echo kept > /data/row"]);
+    let mounts = p.ok(&["exec", "-T", "app", "cat", "/proc/self/mounts"]).0;
+    assert!(mounts.lines().any(|l| l.split(' ').nth(1) == Some("/data")), "{mounts}");
+
+    let (table, _) = p.ok(&["ps"]);
+    assert!(
+        table.contains("127.0.0.1:18341->5000/tcp, 53/udp, 7000/tcp"),
+        "published first, then the exposed-only ports: {table}"
+    );
+
+    let (volumes, _) = p.ok(&["volume", "ls", "-q"]);
+    let anonymous: Vec<&str> = volumes.lines().filter(|v| v.len() == 64).collect();
+    assert_eq!(anonymous.len(), 1, "{volumes}");
+
+    p.ok(&["up", "-d", "--force-recreate"]);
+    let (row, _) = p.ok(&["exec", "-T", "app", "cat", "/data/row"]);
+    assert_eq!(row.trim(), "kept", "the image volume's data survives a recreate");
+
+    p.ok(&["down", "-v"]);
+    let (volumes, _) = p.ok(&["volume", "ls", "-q"]);
+    assert!(!volumes.contains(anonymous[0]), "{volumes}");
+}

@@ -300,7 +300,7 @@ networks:
     ipam: {config: [{subnet: SUBNET}]}
 "#,
     );
-    let mut events = p.command(&["events", "--json"]).stdout(Stdio::piped()).spawn().unwrap();
+    let events = p.command(&["events", "--json"]).stdout(Stdio::piped()).spawn().unwrap();
     // Let it take its first look before anything happens.
     std::thread::sleep(std::time::Duration::from_millis(500));
     p.ok(&["up", "-d"]);

@@ -87,6 +87,7 @@ fn ports_text(r: &Row) -> String {
     r.ports
         .iter()
         .map(|p| format!("{}->{}/{}", p.host, p.target, p.protocol))
+        .chain(r.exposed.iter().cloned())
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -124,6 +125,12 @@ pub fn run_ps(global: &GlobalArgs, args: PsArgs, out: &Output) -> Result<ExitCod
                         "Publishers": r.ports.iter().map(|p| serde_json::json!({
                             "URL": p.host.ip().to_string(), "TargetPort": p.target,
                             "PublishedPort": p.host.port(), "Protocol": p.protocol,
+                        })).chain(r.exposed.iter().map(|e| {
+                            let (port, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+                            serde_json::json!({
+                                "URL": "", "TargetPort": port.parse::<u16>().unwrap_or(0),
+                                "PublishedPort": 0, "Protocol": proto,
+                            })
                         })).collect::<Vec<_>>(),
                     })
                 )

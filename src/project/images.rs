@@ -114,6 +114,13 @@ fn string(v: Option<&serde_json::Value>) -> Option<String> {
     v?.as_str().filter(|s| !s.is_empty()).map(str::to_string)
 }
 
+/// The keys of a Docker "set" (`{"/data": {}}`), in the image's order.
+fn keys(v: Option<&serde_json::Value>) -> Vec<String> {
+    v.and_then(|v| v.as_object())
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
 /// Nanoseconds (the image config's unit) to milliseconds; 0 means "default".
 fn nanos_ms(v: Option<&serde_json::Value>) -> Option<u64> {
     v?.as_u64().filter(|n| *n > 0).map(|n| n / 1_000_000)
@@ -151,6 +158,8 @@ pub fn image_config(c: &serde_json::Value) -> ImageConfig {
         stop_signal: string(c.get("StopSignal")),
         shell: strings(c.get("Shell")),
         healthcheck,
+        volumes: keys(c.get("Volumes")),
+        exposed_ports: keys(c.get("ExposedPorts")),
     }
 }
 

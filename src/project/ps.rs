@@ -31,6 +31,9 @@ pub struct Row {
     pub health: String,
     pub exit_code: i32,
     pub ports: Vec<PublishedPort>,
+    /// Exposed ports (`5000/tcp`) that none of `ports` publishes; shown
+    /// while running, as Docker does.
+    pub exposed: Vec<String>,
 }
 
 /// Docker's `units.HumanDuration`.
@@ -104,6 +107,16 @@ pub fn row(engine: &Engine, c: &Existing, now: DateTime<Utc>) -> Row {
         command = format!("{}…", command.chars().take(19).collect::<String>());
     }
     let running = c.running();
+    let ports = if running {
+        services::published(&engine.roots.container(&c.id))
+    } else {
+        Vec::new()
+    };
+    let exposed = if running {
+        unpublished(&c.spec.image.exposed_ports, &ports)
+    } else {
+        Vec::new()
+    };
     Row {
         id: c.id.clone(),
         name: c.id.clone(),
@@ -121,12 +134,24 @@ pub fn row(engine: &Engine, c: &Existing, now: DateTime<Utc>) -> Row {
         status: status_text(&c.state, now),
         health: health_text(c.state.health).trim_start_matches("health: ").to_string(),
         exit_code: c.state.exit_code.unwrap_or(0),
-        ports: if running {
-            services::published(&engine.roots.container(&c.id))
-        } else {
-            Vec::new()
-        },
+        ports,
+        exposed,
     }
+}
+
+/// Exposed ports no published port targets, sorted by number.
+fn unpublished(exposed: &[String], published: &[PublishedPort]) -> Vec<String> {
+    let mut out: Vec<(u16, &str)> = exposed
+        .iter()
+        .filter_map(|e| {
+            let (port, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+            Some((port.parse().ok()?, proto))
+        })
+        .filter(|(port, proto)| !published.iter().any(|p| p.target == *port && p.protocol == *proto))
+        .collect();
+    out.sort();
+    out.dedup();
+    out.into_iter().map(|(port, proto)| format!("{port}/{proto}")).collect()
 }
 
 /// `ps`: the project's containers (running only unless `all`).

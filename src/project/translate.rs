@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use crate::compose::model::{Project, Service, ServiceVolume};
 use crate::compose::normalize::parse_duration;
 use crate::runtime::{
-    ContainerSpec, DnsConfig, HealthTest, Healthcheck, HostEntry, LogConfig, MountSpec, Propagation, Resources,
-    RestartPolicy, SeccompChoice, SecurityOptions, Ulimit,
+    ContainerSpec, DnsConfig, HealthTest, Healthcheck, HostEntry, ImageConfig, LogConfig, MountSpec, Propagation,
+    Resources, RestartPolicy, SeccompChoice, SecurityOptions, Ulimit,
 };
 use crate::volume::VolumeStore;
 
@@ -126,6 +126,13 @@ pub fn container_spec(cx: &ProjectContext, inst: &Instance, volumes: &VolumeStor
     for t in &s.tmpfs {
         mounts.push(tmpfs_entry(name, t)?);
     }
+    // The image's VOLUMEs that no mount covers get anonymous volumes, as
+    // Docker's engine gives them: data written there outlives a recreate.
+    for target in &inst.image.config.volumes {
+        if !mounts.iter().any(|m| same_path(m.target(), target)) {
+            mounts.push(anonymous_volume(cx, inst, target, volumes, &mut needs, false));
+        }
+    }
 
     let extra_hosts = s
         .extra_hosts
@@ -174,7 +181,7 @@ pub fn container_spec(cx: &ProjectContext, inst: &Instance, volumes: &VolumeStor
 
     let spec = ContainerSpec {
         id: inst.container_name.clone(),
-        image: inst.image.config.clone(),
+        image: with_exposed(&inst.image.config, &s.expose),
         lower_dirs: inst.image.lower_dirs.clone(),
         entrypoint: s.entrypoint.clone(),
         command: s.command.clone(),
@@ -218,6 +225,27 @@ pub fn container_spec(cx: &ProjectContext, inst: &Instance, volumes: &VolumeStor
         labels,
     };
     Ok((spec, needs))
+}
+
+/// The image config the container runs with: as Docker's container
+/// config, its exposed ports are the image's and the service's `expose:`
+/// (`3000`, `3000/udp`, `8000-8002`), as `PORT/PROTO`.
+fn with_exposed(image: &ImageConfig, expose: &[String]) -> ImageConfig {
+    let mut config = image.clone();
+    for e in expose {
+        let (ports, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+        let (first, last) = ports.split_once('-').unwrap_or((ports, ports));
+        let (Ok(first), Ok(last)) = (first.parse::<u16>(), last.parse::<u16>()) else {
+            continue;
+        };
+        for port in first..=last {
+            let p = format!("{port}/{proto}");
+            if !config.exposed_ports.contains(&p) {
+                config.exposed_ports.push(p);
+            }
+        }
+    }
+    config
 }
 
 /// Hostnames are limited to 63 bytes; container names are not.
@@ -283,12 +311,12 @@ fn mount(
                     (name, l)
                 }
                 None => {
-                    // Anonymous: one per container and target, like Docker's
-                    // random ones, but stable so a restart finds it again.
-                    let digest = sha2::Sha256::digest(format!("{}\0{target}", inst.container_name));
-                    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-                    let l = BTreeMap::from([(labels::PROJECT.to_string(), cx.name.to_string())]);
-                    (hex, l)
+                    let nocopy = v.volume.as_ref().and_then(|o| o.nocopy).unwrap_or(false);
+                    let mut m = anonymous_volume(cx, inst, &target, volumes, needs, nocopy);
+                    if let MountSpec::Volume { read_only: ro, .. } = &mut m {
+                        *ro = read_only;
+                    }
+                    return Ok(m);
                 }
             };
             needs.volumes.push((engine_name.clone(), labels));
@@ -312,6 +340,45 @@ fn mount(
 }
 
 use sha2::Digest as _;
+
+/// An anonymous volume at `target`: one per container and target, like
+/// Docker's random ones, but named from both so that a restart, and a
+/// recreate (same container name), finds the same data again, as Docker
+/// Compose's copying of anonymous volumes to the new container does.
+fn anonymous_volume(
+    cx: &ProjectContext,
+    inst: &Instance,
+    target: &str,
+    volumes: &VolumeStore,
+    needs: &mut Needs,
+    nocopy: bool,
+) -> MountSpec {
+    let target = target.trim_end_matches('/');
+    let target = if target.is_empty() { "/" } else { target };
+    let digest = sha2::Sha256::digest(format!("{}\0{target}", inst.container_name));
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let l = BTreeMap::from([(labels::PROJECT.to_string(), cx.name.to_string())]);
+    needs.volumes.push((hex.clone(), l));
+    MountSpec::Volume {
+        source: volumes.data_path(&hex),
+        target: target.to_string(),
+        read_only: false,
+        nocopy,
+    }
+}
+
+/// Whether two container paths name the same place (`/data/` is `/data`).
+fn same_path(a: &str, b: &str) -> bool {
+    let norm = |p: &str| {
+        let t = p.trim_end_matches('/');
+        if t.is_empty() {
+            "/".to_string()
+        } else {
+            t.to_string()
+        }
+    };
+    norm(a) == norm(b)
+}
 
 /// `tmpfs:` entries: `/path[:opt,opt]` with Docker's `size=` and `mode=`.
 fn tmpfs_entry(service: &str, entry: &str) -> Result<MountSpec> {

@@ -30,6 +30,12 @@ pub struct ImageConfig {
     pub shell: Option<Vec<String>>,
     #[serde(default)]
     pub healthcheck: Option<Healthcheck>,
+    /// `VOLUME` paths: each gets an anonymous volume unless a mount covers it.
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    /// `EXPOSE`d ports as `PORT/PROTO`, shown by `ps` when not published.
+    #[serde(default)]
+    pub exposed_ports: Vec<String>,
 }
 
 /// One container, as the engine runs it.
