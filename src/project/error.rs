@@ -36,6 +36,9 @@ pub enum ProjectError {
         #[source]
         source: std::io::Error,
     },
+    /// The message of `compose::discover::check_project_name`.
+    #[error("{0}")]
+    InvalidProjectName(String),
     #[error("{0}")]
     Other(String),
 }
