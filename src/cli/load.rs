@@ -22,6 +22,7 @@ pub fn target(global: &GlobalArgs, services: &[String], by_name: bool, out: &Out
                 name: loaded.name,
                 working_dir: loaded.project_dir,
                 config_files: loaded.files,
+                environment: loaded.environment,
             })
         }
         Err(e) => {
@@ -29,13 +30,26 @@ pub fn target(global: &GlobalArgs, services: &[String], by_name: bool, out: &Out
                 .diags
                 .iter()
                 .any(|d| d.message.contains("no configuration file provided"));
-            match (&global.project_name, by_name && missing && global.files.is_empty()) {
-                (Some(name), true) => Ok(Target {
-                    project: Project::default(),
-                    name: name.clone(),
-                    working_dir: opts.cwd.clone(),
-                    config_files: Vec::new(),
-                }),
+            // `-p`, else `COMPOSE_PROJECT_NAME`, as Docker Compose falls back
+            // to it; an empty value names nothing.
+            let named = global
+                .project_name
+                .clone()
+                .or_else(|| opts.env.get("COMPOSE_PROJECT_NAME").cloned())
+                .filter(|n| !n.is_empty());
+            match (named, by_name && missing && global.files.is_empty()) {
+                (Some(name), true) => {
+                    // The name becomes paths (the project's lock) and label
+                    // filters: it is checked here as the loader checks it.
+                    compose::discover::check_project_name(&name).map_err(|msg| out.error(&msg))?;
+                    Ok(Target {
+                        project: Project::default(),
+                        name,
+                        working_dir: opts.cwd.clone(),
+                        config_files: Vec::new(),
+                        environment: Default::default(),
+                    })
+                }
                 _ => {
                     out.diagnostics(&e.diags, &e.sources);
                     Err(Failure::Reported)

@@ -339,8 +339,8 @@ const CASTS: &[(&str, Cast)] = &[
     ("services.*.volumes.*.tmpfs.mode", Cast::Int),
     ("services.*.blkio_config.weight", Cast::Int),
     ("services.*.blkio_config.weight_device.*.weight", Cast::Int),
-    ("services.*.secrets.*.mode", Cast::Int),
-    ("services.*.configs.*.mode", Cast::Int),
+    // `services.*.secrets.*.mode` / `configs.*.mode` are not cast: a string
+    // there is octal (normalize's `file_refs`), as compose-go reads it.
     ("services.*.develop.watch.*.initial_sync", Cast::Bool),
     ("networks.*.external", Cast::Bool),
     ("networks.*.internal", Cast::Bool),

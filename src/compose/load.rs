@@ -1,6 +1,6 @@
 //! `load()`: the loader phases of `mod.rs`, called in order.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
@@ -58,6 +58,9 @@ pub struct Loaded {
     pub name: String,
     pub project_dir: PathBuf,
     pub files: Vec<PathBuf>,
+    /// The environment the files were interpolated with (the process's
+    /// over the env files'): `environment:` secrets and configs read it.
+    pub environment: BTreeMap<String, String>,
     /// Every profile mentioned in the files, before profile filtering.
     pub all_profiles: Vec<String>,
     pub warnings: Vec<Diag>,
@@ -115,6 +118,13 @@ struct Environment<'a> {
 impl Environment<'_> {
     fn get(&self, key: &str) -> Option<String> {
         self.process.get(key).or_else(|| self.dotenv.get(key)).cloned()
+    }
+
+    /// Every variable, the process's winning.
+    fn merged(&self) -> BTreeMap<String, String> {
+        let mut all: BTreeMap<String, String> = self.dotenv.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        all.extend(self.process.iter().map(|(k, v)| (k.clone(), v.clone())));
+        all
     }
 }
 
@@ -195,6 +205,7 @@ impl<'a> Loader<'a> {
             name: name.clone(),
             project_dir,
             files,
+            environment: env.merged(),
             all_profiles,
             warnings: Vec::new(),
             sources: SourceMap::default(),

@@ -24,7 +24,7 @@ pub fn create(engine: &Engine, cx: &ProjectContext, inst: &Instance, mode: &Mode
     let id = spec.id.clone();
     // The container's directory is the first thing on disk, so that
     // whatever follows is found (and removed) by `down` if we are killed.
-    runtime::prepare(&engine.roots, &spec)?;
+    runtime::prepare_with_files(&engine.roots, &spec, &needs.files)?;
     let connected = (|| -> Result<()> {
         match mode {
             Mode::Networks(list) => {

@@ -37,6 +37,7 @@ pub mod objects;
 pub mod plan;
 pub mod ps;
 pub mod run;
+pub mod secrets;
 pub mod top;
 pub mod translate;
 pub mod up;
@@ -46,6 +47,7 @@ pub mod wait;
 pub use engine::Engine;
 pub use error::{ProjectError, Result};
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::compose::model::Project;
@@ -58,6 +60,9 @@ pub struct Target {
     pub name: String,
     pub working_dir: PathBuf,
     pub config_files: Vec<PathBuf>,
+    /// The project's environment (the process's over `.env`): where
+    /// `environment:` secrets and configs take their content from.
+    pub environment: BTreeMap<String, String>,
 }
 
 impl Target {
@@ -67,6 +72,7 @@ impl Target {
             name: &self.name,
             working_dir: &self.working_dir,
             config_files: &self.config_files,
+            environment: &self.environment,
         }
     }
 

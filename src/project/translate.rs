@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use crate::compose::model::{Project, Service, ServiceVolume};
 use crate::compose::normalize::parse_duration;
 use crate::runtime::{
-    ContainerSpec, DnsConfig, HealthTest, Healthcheck, HostEntry, ImageConfig, LogConfig, MountSpec, Propagation,
-    Resources, RestartPolicy, SeccompChoice, SecurityOptions, Ulimit,
+    ContainerSpec, DnsConfig, HealthTest, Healthcheck, HostEntry, ImageConfig, InjectedFile, LogConfig, MountSpec,
+    Propagation, Resources, RestartPolicy, SeccompChoice, SecurityOptions, Ulimit,
 };
 use crate::volume::VolumeStore;
 
@@ -24,6 +24,8 @@ pub struct ProjectContext<'a> {
     pub name: &'a str,
     pub working_dir: &'a Path,
     pub config_files: &'a [PathBuf],
+    /// The project's environment, for `environment:` secrets and configs.
+    pub environment: &'a BTreeMap<String, String>,
 }
 
 /// One container of a service.
@@ -45,10 +47,12 @@ pub struct Instance<'a> {
 }
 
 /// What `translate` derived besides the spec: volumes it mounts that must
-/// exist first (engine names).
+/// exist first (engine names), and the files of its secrets and configs
+/// that the runtime writes and mounts.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Needs {
     pub volumes: Vec<(String, BTreeMap<String, String>)>,
+    pub files: Vec<InjectedFile>,
 }
 
 /// `<project>-<service>-<n>`, or `container_name:`.
@@ -126,10 +130,16 @@ pub fn container_spec(cx: &ProjectContext, inst: &Instance, volumes: &VolumeStor
     for t in &s.tmpfs {
         mounts.push(tmpfs_entry(name, t)?);
     }
+    let taken: Vec<&str> = mounts.iter().map(MountSpec::target).collect();
+    let files = super::secrets::file_mounts(cx, name, s, &taken)?;
+    mounts.extend(files.mounts);
+    needs.files = files.files;
     // The image's VOLUMEs that no mount covers get anonymous volumes, as
     // Docker's engine gives them: data written there outlives a recreate.
     for target in &inst.image.config.volumes {
-        if !mounts.iter().any(|m| same_path(m.target(), target)) {
+        let covered = mounts.iter().map(MountSpec::target).any(|t| same_path(t, target))
+            || needs.files.iter().any(|f| same_path(&f.target, target));
+        if !covered {
             mounts.push(anonymous_volume(cx, inst, target, volumes, &mut needs, false));
         }
     }
@@ -536,11 +546,13 @@ mod tests {
 
     fn translate(project: &Project, service: &Service, on_networks: bool) -> Result<(ContainerSpec, Needs)> {
         let dir = PathBuf::from("/proj");
+        let env = BTreeMap::new();
         let cx = ProjectContext {
             project,
             name: "app",
             working_dir: &dir,
             config_files: &[],
+            environment: &env,
         };
         let image = resolved();
         let inst = Instance {

@@ -20,6 +20,7 @@ use libcontainer::syscall::syscall::SyscallType;
 use super::cgroups;
 use super::config::ContainerSpec;
 use super::error::{chain, Result, RuntimeError};
+use super::files::{self, InjectedFile};
 use super::launch;
 use super::rootfs;
 use super::seccomp::Host;
@@ -62,6 +63,13 @@ pub struct Stdio {
 /// `spec.json`, the overlay root, `/etc` files, populated volumes and the OCI
 /// bundle (`config.json`). On error, what was done is undone.
 pub fn prepare(roots: &Roots, spec: &ContainerSpec) -> Result<ContainerState> {
+    prepare_with_files(roots, spec, &[])
+}
+
+/// [`prepare`], with `files` written into the container's directory and
+/// mounted read-only (after the spec's own mounts, which `spec.json` then
+/// lists too).
+pub fn prepare_with_files(roots: &Roots, spec: &ContainerSpec, files: &[InjectedFile]) -> Result<ContainerState> {
     validate_id(&spec.id)?;
     let paths = roots.container(&spec.id);
     if paths.dir.exists() {
@@ -69,6 +77,9 @@ pub fn prepare(roots: &Roots, spec: &ContainerSpec) -> Result<ContainerState> {
     }
     fs::create_dir_all(&paths.dir).map_err(|e| RuntimeError::io("failed to create", &paths.dir, e))?;
     let result = (|| {
+        let mut spec = spec.clone();
+        spec.mounts.extend(files::write(&paths, files)?);
+        let spec = &spec;
         write_json(&paths.spec(), spec)?;
         rootfs::mount_rootfs(&paths, &spec.lower_dirs)?;
         rootfs::write_etc_files(&paths, spec)?;

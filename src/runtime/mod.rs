@@ -23,6 +23,7 @@ pub mod entrypoint;
 pub mod error;
 pub mod events;
 pub mod exec;
+pub mod files;
 pub mod kill;
 pub(crate) mod launch;
 pub mod rootfs;
@@ -41,9 +42,10 @@ pub use config::{
     ContainerSpec, DnsConfig, HealthTest, Healthcheck, HostEntry, ImageConfig, LogConfig, MountSpec, Propagation,
     Resources, RestartPolicy, SeccompChoice, SecurityOptions, Ulimit,
 };
-pub use create::{create, prepare, Stdio};
+pub use create::{create, prepare, prepare_with_files, Stdio};
 pub use delete::remove;
 pub use error::{Result, RuntimeError};
+pub use files::InjectedFile;
 pub use kill::{kill, parse_signal};
 pub use run::run_to_completion;
 pub use start::start;

@@ -107,6 +107,10 @@ impl ContainerPaths {
     pub fn log(&self) -> PathBuf {
         self.dir.join(format!("{}-json.log", self.id))
     }
+    /// Files written for the container and bind-mounted into it (`files.rs`).
+    pub fn files(&self) -> PathBuf {
+        self.dir.join("files")
+    }
     pub fn control_socket(&self) -> PathBuf {
         self.dir.join("control.sock")
     }

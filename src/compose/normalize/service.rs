@@ -407,14 +407,35 @@ fn networks(n: &mut Node, _cx: &mut Ctx) {
     }
 }
 
-/// Service `secrets` / `configs`: a name → `{source: name}`.
-fn file_refs(n: &mut Node, _cx: &mut Ctx) {
+/// Service `secrets` / `configs`: a name → `{source: name}`; a `mode`
+/// written as a string is octal (compose-go's reading: `"0440"`, `"440"`).
+fn file_refs(n: &mut Node, cx: &mut Ctx) {
     for item in n.as_seq_mut().into_iter().flatten() {
         let span = item.span;
         if let Some(name) = item.scalar_text() {
             let mut m = Map::default();
             m.insert(Key::new("source", span), Node::string(name, span));
             *item = Node::map(m, span);
+            continue;
+        }
+        let Some(mode) = item.as_map_mut().and_then(|m| m.get_mut("mode")) else {
+            continue;
+        };
+        if let Some(s) = mode.as_str().map(str::to_string) {
+            let digits = s.trim();
+            let digits = digits.strip_prefix("0o").unwrap_or(digits);
+            match i64::from_str_radix(digits, 8) {
+                Ok(v) => mode.value = Value::Int(v),
+                Err(_) => {
+                    cx.error(
+                        mode.span,
+                        format!("mode \"{s}\" is not an octal file mode"),
+                        "write the permission bits in octal, e.g. mode: 0440",
+                    );
+                    // Reported once: the model then sees no mode.
+                    mode.value = Value::Null;
+                }
+            }
         }
     }
 }
