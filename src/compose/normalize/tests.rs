@@ -124,3 +124,21 @@ fn resources_and_finalize() {
     assert_eq!(j["volumes"]["e"], serde_json::json!({"external": true, "name": "old"}));
     assert_eq!(j["volumes"]["x"]["name"], "x");
 }
+
+#[test]
+fn secret_and_config_modes_are_octal_whether_numbers_or_strings() {
+    let s = svc(concat!(
+        "services:\n  s:\n",
+        "    secrets: [{source: a, mode: 0440}, {source: b, mode: \"0440\"}, {source: c, mode: \"400\"}]\n",
+        "    configs: [{source: d, mode: \"0o17\"}, {source: e, mode: 292}]\n",
+    ));
+    let modes =
+        |k: &str| -> Vec<serde_json::Value> { s[k].as_array().unwrap().iter().map(|r| r["mode"].clone()).collect() };
+    assert_eq!(modes("secrets"), [0o440, 0o440, 0o400].map(serde_json::Value::from));
+    // A YAML integer without a leading 0 is decimal, as in compose-go.
+    assert_eq!(modes("configs"), [0o17, 292].map(serde_json::Value::from));
+
+    let (_, d) = canon("services:\n  s:\n    secrets: [{source: a, mode: \"0948\"}]\n");
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].message.contains("\"0948\" is not an octal file mode"), "{d:?}");
+}
