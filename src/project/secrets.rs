@@ -50,12 +50,30 @@ impl Kind {
             Kind::Secret => "/run/secrets/",
             Kind::Config => "/",
         };
-        match r.target.as_deref().filter(|t| !t.is_empty()) {
+        let path = match r.target.as_deref().filter(|t| !t.is_empty()) {
             Some(t) if t.starts_with('/') => t.to_string(),
             Some(t) => format!("{base}{t}"),
             None => format!("{base}{}", r.source),
+        };
+        clean(&path)
+    }
+}
+
+/// A container path cleaned lexically as Go's `path.Clean` does for an
+/// absolute one (`..` stops at `/`), so that two spellings of one target
+/// are seen as one.
+fn clean(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
         }
     }
+    format!("/{}", parts.join("/"))
 }
 
 /// A top-level secret or config, whichever it is.
@@ -116,6 +134,11 @@ pub fn file_mounts(cx: &ProjectContext, service_name: &str, service: &Service, t
                 ))
             })?;
             let target = kind.target(r);
+            if target == "/" {
+                return Err(err(
+                    "its target is the container's root: name a file, e.g. target: /etc/app.conf".into(),
+                ));
+            }
             if let Some(other) = targets.insert(target.clone(), what.clone()) {
                 return Err(err(format!(
                     "its target {target} is also the target of {other}: give one of them another `target`"
@@ -352,6 +375,20 @@ mod tests {
         assert!(got.mounts.is_empty());
         assert_eq!(got.files[0].content, b"hunter2");
         assert_eq!(got.files[0].mode, 0o440);
+    }
+
+    #[test]
+    fn targets_are_cleaned() {
+        let r = |target: Option<&str>| FileRef {
+            source: "s".into(),
+            target: target.map(str::to_string),
+            ..FileRef::default()
+        };
+        assert_eq!(Kind::Secret.target(&r(None)), "/run/secrets/s");
+        assert_eq!(Kind::Secret.target(&r(Some("a/./b"))), "/run/secrets/a/b");
+        assert_eq!(Kind::Secret.target(&r(Some("../../../etc/x"))), "/etc/x");
+        assert_eq!(Kind::Config.target(&r(Some("//conf/"))), "/conf");
+        assert_eq!(Kind::Config.target(&r(Some("/../../x"))), "/x");
     }
 
     #[test]
