@@ -263,3 +263,101 @@ networks:
     let (volumes, _) = p.ok(&["volume", "ls", "-q"]);
     assert!(!volumes.contains(anonymous[0]), "{volumes}");
 }
+
+/// Each COPY/ADD destination form, checked by running the built image.
+const DESTINATIONS: &str = r#"FROM busybox:test
+RUN mkdir -p /srv/real /existing && ln -s /srv/real /link && chmod 1777 /tmp
+WORKDIR /app
+COPY requirements.txt .
+COPY requirements.txt ./dot-slash/
+COPY one.txt /existing
+COPY one.txt /renamed.txt
+COPY one.txt two.txt /multi/
+COPY *.txt /wild/
+COPY src /srcdest
+COPY src/ lib/
+COPY src one.txt /mixed
+COPY one.txt /link/
+COPY --chown=app one.txt /home/app/
+COPY one.txt /tmp/
+COPY . /ctx
+WORKDIR /app/sub
+COPY one.txt ..
+ADD two.txt .
+ADD two.txt added/.
+"#;
+
+const DESTINATION_CHECK: &str = r#"for p in /app /app/requirements.txt /app/dot-slash/requirements.txt \
+  /existing/one.txt /renamed.txt /multi/one.txt /multi/two.txt /wild/one.txt \
+  /wild/two.txt /wild/requirements.txt /srcdest/main.py /app/lib/main.py \
+  /mixed/main.py /mixed/one.txt /srv/real/one.txt /home/app/one.txt /tmp/one.txt \
+  /ctx/src/main.py /app/one.txt /app/sub/two.txt /app/sub/added/two.txt; do
+  if [ -d "$p" ]; then echo "$p dir"; elif [ -f "$p" ]; then echo "$p file"; else echo "$p MISSING"; fi
+done
+test -L /link && echo link-kept
+stat -c '%a %u' /tmp /home/app /ctx /srcdest
+stat -c '%u' /home/app/one.txt
+cat /renamed.txt
+"#;
+
+#[test]
+fn copy_destinations_follow_dockers_rules() {
+    let Some(p) = project("bld_copy", 120) else { return };
+    let ctx = p.project_dir.join("ctx");
+    std::fs::create_dir_all(ctx.join("src")).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), DESTINATIONS).unwrap();
+    std::fs::write(ctx.join("requirements.txt"), "flask\n").unwrap();
+    std::fs::write(ctx.join("one.txt"), "one\n").unwrap();
+    std::fs::write(ctx.join("two.txt"), "two\n").unwrap();
+    std::fs::write(ctx.join("src/main.py"), "print(1)\n").unwrap();
+    // The context directory's own mode must not become /ctx's.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&ctx, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile.several"),
+        "FROM busybox:test\nCOPY one.txt two.txt /not-a-dir\n",
+    )
+    .unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile.onfile"),
+        "FROM busybox:test\nCOPY one.txt /etc/passwd/\n",
+    )
+    .unwrap();
+    p.compose(
+        r#"
+services:
+  app: {build: ./ctx}
+  several: {build: {context: ./ctx, dockerfile: Dockerfile.several}}
+  onfile: {build: {context: ./ctx, dockerfile: Dockerfile.onfile}}
+networks:
+  default:
+    ipam: {config: [{subnet: SUBNET}]}
+"#,
+    );
+    p.ok(&["build", "app"]);
+    let (out, _) = p.ok(&["run", "--rm", "-T", "app", "sh", "-c", DESTINATION_CHECK]);
+    let expected = "/app dir\n/app/requirements.txt file\n/app/dot-slash/requirements.txt file\n\
+        /existing/one.txt file\n/renamed.txt file\n/multi/one.txt file\n/multi/two.txt file\n\
+        /wild/one.txt file\n/wild/two.txt file\n/wild/requirements.txt file\n/srcdest/main.py file\n\
+        /app/lib/main.py file\n/mixed/main.py file\n/mixed/one.txt file\n/srv/real/one.txt file\n\
+        /home/app/one.txt file\n/tmp/one.txt file\n/ctx/src/main.py file\n/app/one.txt file\n\
+        /app/sub/two.txt file\n/app/sub/added/two.txt file\nlink-kept\n\
+        1777 0\n755 1000\n755 0\n755 0\n1000\none\n";
+    assert_eq!(out, expected);
+
+    let err = |service: &str| {
+        let out = p.rc(&["build", service]);
+        assert!(!out.status.success(), "{service} should fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = err("several");
+    assert!(
+        e.contains("Dockerfile.several:2") && e.contains("must be a directory and end with a /"),
+        "{e}"
+    );
+    let e = err("onfile");
+    assert!(
+        e.contains("Dockerfile.onfile:2") && e.contains("/etc/passwd is a file in the image"),
+        "{e}"
+    );
+}

@@ -16,6 +16,7 @@ use crate::runtime::{self, Roots};
 
 use super::cache::{Cache, Entry};
 use super::context::{self, Overrides, Source};
+use super::dest::{self, DestKind, ImageTree, Placement};
 use super::dockerfile::{self, expand, Instruction, Kind};
 use super::error::{BuildError, Result};
 use super::layer;
@@ -291,17 +292,34 @@ impl Builder<'_> {
             Kind::Maintainer(_) => stage.image.record(text),
             Kind::Workdir(dir) => {
                 let dir = ex(stage, args, dir)?;
-                let abs = absolute(&stage.image.working_dir(), &dir);
+                let abs = dest::absolute(&stage.image.working_dir(), &dir);
                 stage.image.config.insert("WorkingDir".into(), json!(abs));
-                // The directory exists in the image, as Docker makes it.
-                if !exists_in(self.store, &stage.image, &abs) {
-                    let step = json!({ "workdir": abs });
-                    self.layer_step(stage, cache, req, &text, &step, |staging| {
-                        std::fs::create_dir_all(staging.join(abs.trim_start_matches('/')))
-                            .map_err(|e| BuildError::new(format!("WORKDIR {abs}: {e}")))
-                    })?;
-                } else {
-                    stage.image.record(text);
+                // The directory exists in the image, as Docker makes it:
+                // new directories belong to the USER of the moment.
+                let tree = ImageTree::new(stage.image.lower_dirs(self.store)?);
+                let resolved = tree
+                    .resolve(&abs)
+                    .map_err(|e| BuildError::new(format!("WORKDIR {}", e.message)))?;
+                match &resolved.entry {
+                    Some(e) if e.is_dir() => stage.image.record(text),
+                    Some(_) => {
+                        return Err(BuildError::new(format!(
+                            "WORKDIR {abs}: /{} is a file in the image, not a directory",
+                            resolved.rel
+                        )))
+                    }
+                    None => {
+                        let owner = match stage.image.user() {
+                            Some(user) => Some(self.owner(&stage.image, &user)?),
+                            None => None,
+                        };
+                        let step = json!({ "workdir": resolved.rel, "owner": owner });
+                        let existing = |rel: &str| tree.lookup(rel).map(|e| e.meta);
+                        self.layer_step(stage, cache, req, &text, &step, |staging| {
+                            context::make_dirs(staging, &resolved.rel, &existing, owner)
+                                .map_err(|e| BuildError::new(format!("WORKDIR {abs}: {e}")))
+                        })?;
+                    }
                 }
             }
             Kind::Run { command } => {
@@ -407,10 +425,14 @@ impl Builder<'_> {
         let (req, context, cache, stages) = (cx.req, cx.context, cx.cache, cx.stages);
         let lookup = |k: &str| stage.image.env_value(k).or_else(|| args.get(k).cloned().flatten());
         let dest_raw = expand(c.dest, &lookup).map_err(BuildError::new)?;
-        let mut dest = absolute(&stage.image.working_dir(), &dest_raw);
-        if dest_raw.ends_with('/') && !dest.ends_with('/') {
-            dest.push('/');
-        }
+        let (dest, names_dir) = dest::destination(&stage.image.working_dir(), &dest_raw);
+        let tree = ImageTree::new(stage.image.lower_dirs(self.store)?);
+        let resolved = tree.resolve(&dest)?;
+        let kind = match &resolved.entry {
+            None => DestKind::Missing,
+            Some(e) if e.is_dir() => DestKind::Dir,
+            Some(_) => DestKind::File,
+        };
         let patterns: Vec<String> = c
             .sources
             .iter()
@@ -453,20 +475,27 @@ impl Builder<'_> {
         for p in &patterns {
             selected.extend(source.select(p)?);
         }
-        if selected.len() > 1 && !dest.ends_with('/') {
-            return Err(BuildError::new(format!(
-                "copying several files to {dest_raw}: the destination must be a directory ending with /"
-            )));
-        }
+        // A directory's contents go into the destination; so do those of an
+        // archive ADD unpacks.
+        let typed: Vec<(String, bool)> = selected
+            .iter()
+            .map(|rel| {
+                let is_dir = std::fs::symlink_metadata(source.path(rel)).is_ok_and(|m| m.is_dir());
+                (rel.clone(), is_dir || (c.extract && source.archive(rel).is_some()))
+            })
+            .collect();
+        let placements = dest::place(&typed, &resolved.rel, kind, names_dir, &dest_raw)?;
         let step = json!({
-            "copy": dest, "from": from_key, "sources": selected, "extract": c.extract,
+            "copy": placements.iter().map(|p| [&p.source, &p.target]).collect::<Vec<_>>(),
+            "from": from_key, "extract": c.extract,
             "digest": source.digest(&selected)?, "owner": overrides.owner, "mode": overrides.mode,
         });
+        let existing = |rel: &str| tree.lookup(rel).map(|e| e.meta);
         self.layer_step(stage, cache, req, c.text, &step, |staging| {
             if c.extract {
-                add_extracting(source, &selected, &dest, staging, overrides)
+                add_extracting(source, &placements, staging, &existing, overrides)
             } else {
-                source.copy(&selected, &dest, staging, overrides)
+                source.copy(&placements, staging, &existing, overrides)
             }
         })
     }
@@ -583,25 +612,30 @@ impl<'a> CopyArgs<'a> {
     }
 }
 
-/// ADD: a local tar archive (plain or gzip) is unpacked into `dest` with
-/// the checks layers get; other sources are copied.
-fn add_extracting(source: &Source, selected: &[String], dest: &str, staging: &Path, o: Overrides) -> Result<()> {
+/// ADD: a local tar archive (plain or gzip) is unpacked into its target
+/// directory with the checks layers get; other sources are copied.
+fn add_extracting(
+    source: &Source,
+    placements: &[Placement],
+    staging: &Path,
+    existing: &dyn Fn(&str) -> Option<std::fs::Metadata>,
+    o: Overrides,
+) -> Result<()> {
     let mut plain = Vec::new();
-    for rel in selected {
-        match source.archive(rel) {
+    for p in placements {
+        match source.archive(&p.source) {
             Some(reader) => {
-                let target = staging.join(context::clean(dest).unwrap_or_default());
-                std::fs::create_dir_all(&target).map_err(|e| BuildError::new(format!("ADD {rel}: {e}")))?;
+                let rel = &p.source;
+                context::make_dirs(staging, &p.target, existing, o.owner)
+                    .map_err(|e| BuildError::new(format!("ADD {rel}: {e}")))?;
+                let target = staging.join(&p.target);
                 crate::image::unpack::unpack_layer(reader, &target, rel, &Default::default())
                     .map_err(|e| BuildError::new(format!("ADD {rel}: {e}")))?;
             }
-            None => plain.push(rel.clone()),
+            None => plain.push(p.clone()),
         }
     }
-    if plain.is_empty() {
-        return Ok(());
-    }
-    source.copy(&plain, dest, staging, o)
+    source.copy(&plain, staging, existing, o)
 }
 
 /// A stage's layers mounted read-only (an overlay with an unused upper
@@ -642,36 +676,4 @@ impl Drop for MountedRoot {
         let _ = runtime::rootfs::unmount_rootfs(&self.paths);
         let _ = std::fs::remove_dir_all(&self.paths.dir);
     }
-}
-
-/// `path` made absolute against the working directory `cwd`, cleaned.
-fn absolute(cwd: &str, path: &str) -> String {
-    let joined = if path.starts_with('/') {
-        path.to_string()
-    } else {
-        format!("{}/{path}", cwd.trim_end_matches('/'))
-    };
-    format!("/{}", context::clean(&joined).unwrap_or_default())
-}
-
-/// Whether `abs` exists in the stage's layers (looked up from the top; a
-/// whiteout in a layer hides the lower ones).
-fn exists_in(store: &ImageStore, image: &StageImage, abs: &str) -> bool {
-    let rel = abs.trim_start_matches('/');
-    if rel.is_empty() {
-        return true;
-    }
-    let Ok(dirs) = image.lower_dirs(store) else {
-        return false;
-    };
-    for d in dirs {
-        match std::fs::symlink_metadata(d.join(rel)) {
-            Ok(m) => {
-                use std::os::unix::fs::{FileTypeExt, MetadataExt};
-                return !(m.file_type().is_char_device() && m.rdev() == 0);
-            }
-            Err(_) => continue,
-        }
-    }
-    false
 }

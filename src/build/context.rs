@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
+use super::dest::Placement;
 use super::error::{BuildError, Result};
 use super::ignore::DockerIgnore;
 
@@ -63,6 +64,11 @@ impl Source {
             ignore: None,
             keep_owners: true,
         }
+    }
+
+    /// Where the source `rel` is on the host.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
     }
 
     fn excluded(&self, rel: &str) -> bool {
@@ -223,38 +229,49 @@ impl Source {
         Ok(())
     }
 
-    /// Copies `sources` to `dest` (an absolute path in the image) under
-    /// `staging`, with Docker's rules: a directory's contents go into
-    /// `dest`; a single file goes to `dest`, or into it when `dest` ends
-    /// with `/` or several sources are copied.
-    pub fn copy(&self, sources: &[String], dest: &str, staging: &Path, overrides: Overrides) -> Result<()> {
-        let into_dir = dest.ends_with('/') || sources.len() > 1;
-        let dest_rel = clean(dest.trim_start_matches('/')).unwrap_or_default();
-        let fail = |e: io::Error| BuildError::new(format!("copying to {dest}: {e}"));
-        for rel in sources {
-            let src = self.root.join(rel);
+    /// Copies each placed source to its target under `staging` (the
+    /// layer's files): a directory's contents into the target, a file as
+    /// the target. Directories the targets need are made as Docker makes
+    /// them: one the image has keeps its owner, mode and time (`existing`
+    /// gives them); a new one is 0755, owned by root or `--chown`'s owner.
+    pub fn copy(
+        &self,
+        placements: &[Placement],
+        staging: &Path,
+        existing: &dyn Fn(&str) -> Option<fs::Metadata>,
+        overrides: Overrides,
+    ) -> Result<()> {
+        for p in placements {
+            let fail = |e: io::Error| BuildError::new(format!("copying {} to /{}: {e}", shown(&p.source), p.target));
+            let src = self.root.join(&p.source);
             let meta = fs::symlink_metadata(&src).map_err(fail)?;
-            let target_rel = if meta.is_dir() {
-                dest_rel.clone()
-            } else if into_dir {
-                let base = Path::new(rel)
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                join_rel(&dest_rel, &base)
+            let target = staging.join(&p.target);
+            if meta.is_dir() {
+                make_dirs(staging, &p.target, existing, overrides.owner).map_err(fail)?;
+                self.copy_contents(&p.source, &target, overrides).map_err(fail)?;
             } else {
-                dest_rel.clone()
-            };
-            if target_rel.is_empty() && !meta.is_dir() {
-                return Err(BuildError::new(format!(
-                    "cannot copy the file {rel} onto the root directory"
-                )));
+                if let Some((parent, _)) = p.target.rsplit_once('/') {
+                    make_dirs(staging, parent, existing, overrides.owner).map_err(fail)?;
+                }
+                self.copy_entry(&p.source, &target, overrides).map_err(fail)?;
             }
-            let target = staging.join(&target_rel);
-            if let Some(parent) = target.parent() {
-                make_parents(staging, parent).map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// The entries of the directory `rel` into the directory `target`.
+    fn copy_contents(&self, rel: &str, target: &Path, overrides: Overrides) -> io::Result<()> {
+        let mut names: Vec<String> = fs::read_dir(self.root.join(rel))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        for name in names {
+            let child = join_rel(rel, &name);
+            if self.excluded(&child) {
+                continue;
             }
-            self.copy_entry(rel, &target, overrides).map_err(fail)?;
+            self.copy_entry(&child, &target.join(&name), overrides)?;
         }
         Ok(())
     }
@@ -280,22 +297,7 @@ impl Source {
             if !existing.is_some_and(|m| m.is_dir()) {
                 fs::create_dir(target)?;
             }
-            let mut names: Vec<String> = fs::read_dir(&src)?
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect();
-            names.sort();
-            for name in names {
-                let child = if rel.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{rel}/{name}")
-                };
-                if self.excluded(&child) {
-                    continue;
-                }
-                self.copy_entry(&child, &target.join(&name), overrides)?;
-            }
+            self.copy_contents(rel, target, overrides)?;
         } else if ft.is_symlink() {
             std::os::unix::fs::symlink(fs::read_link(&src)?, target)?;
         } else if ft.is_file() {
@@ -319,24 +321,52 @@ impl Source {
     }
 }
 
-/// Creates the directories down to `dir` under `staging` as Docker does:
-/// owned by root, mode 0755.
-fn make_parents(staging: &Path, dir: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(dir) {
-        Ok(m) if m.is_dir() => return Ok(()),
-        Ok(_) => {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("{} is not a directory", dir.display()),
-            ))
+/// Makes the directory `rel` and its parents under `staging` (those not
+/// there yet): with the metadata the image gives them (`existing`), else
+/// 0755 and owned by `owner` (root by default), as Docker makes them.
+pub fn make_dirs(
+    staging: &Path,
+    rel: &str,
+    existing: &dyn Fn(&str) -> Option<fs::Metadata>,
+    owner: Option<(u32, u32)>,
+) -> io::Result<()> {
+    let mut done = String::new();
+    for part in rel.split('/').filter(|p| !p.is_empty()) {
+        done = join_rel(&done, part);
+        let dir = staging.join(&done);
+        match fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => continue,
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("/{done} is a file copied by this step, not a directory"),
+                ))
+            }
+            Err(_) => {}
         }
-        Err(_) => {}
+        fs::create_dir(&dir)?;
+        match existing(&done).filter(|m| m.is_dir()) {
+            Some(m) => {
+                std::os::unix::fs::lchown(&dir, Some(m.uid()), Some(m.gid()))?;
+                fs::set_permissions(&dir, fs::Permissions::from_mode(m.mode() & 0o7777))?;
+                set_mtime(&dir, m.mtime())?;
+            }
+            None => {
+                let (uid, gid) = owner.unwrap_or((0, 0));
+                std::os::unix::fs::lchown(&dir, Some(uid), Some(gid))?;
+                fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))?;
+            }
+        }
     }
-    if let Some(parent) = dir.parent().filter(|p| p.starts_with(staging)) {
-        make_parents(staging, parent)?;
+    Ok(())
+}
+
+fn shown(rel: &str) -> &str {
+    if rel.is_empty() {
+        "."
+    } else {
+        rel
     }
-    fs::create_dir(dir)?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
 }
 
 fn set_mtime(path: &Path, secs: i64) -> io::Result<()> {
@@ -451,6 +481,45 @@ mod tests {
         assert!(!segments_match(&["*.txt"], "src/a.txt"));
     }
 
+    fn placed(pairs: &[(&str, &str)]) -> Vec<Placement> {
+        pairs
+            .iter()
+            .map(|(source, target)| Placement {
+                source: source.to_string(),
+                target: target.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn directories_made_for_a_copy_keep_the_images_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("f"), "f").unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        let ctx = Source::context(dir.path()).unwrap();
+        let image = tempfile::tempdir().unwrap();
+        fs::create_dir(image.path().join("tmp")).unwrap();
+        fs::set_permissions(image.path().join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+        let existing = |rel: &str| fs::symlink_metadata(image.path().join(rel)).ok();
+        let staging = tempfile::tempdir().unwrap();
+        ctx.copy(
+            &placed(&[("f", "tmp/new/f"), ("", "app")]),
+            staging.path(),
+            &existing,
+            Overrides {
+                owner: Some((1000, 1000)),
+                mode: None,
+            },
+        )
+        .unwrap();
+        let mode = |rel: &str| fs::metadata(staging.path().join(rel)).unwrap().mode() & 0o7777;
+        let owner = |rel: &str| fs::metadata(staging.path().join(rel)).unwrap().uid();
+        assert_eq!((mode("tmp"), owner("tmp")), (0o1777, 0), "the image's /tmp is kept");
+        assert_eq!((mode("tmp/new"), owner("tmp/new")), (0o755, 1000), "a new directory");
+        assert_eq!(mode("app"), 0o755, "not the context directory's mode");
+        assert_eq!(owner("app/f"), 1000);
+    }
+
     #[test]
     fn selecting_copying_and_digesting_a_context() {
         let dir = tempfile::tempdir().unwrap();
@@ -470,23 +539,29 @@ mod tests {
         assert!(ctx.select("escape/passwd").is_err(), "a symlink cannot lead out");
 
         let staging = tempfile::tempdir().unwrap();
-        ctx.copy(&["src".into()], "/app/", staging.path(), Overrides::default())
+        let none = |_: &str| None;
+        ctx.copy(&placed(&[("src", "app")]), staging.path(), &none, Overrides::default())
             .unwrap();
         assert!(staging.path().join("app/a.py").is_file());
         assert!(
             !staging.path().join("app/sub").exists(),
             ".dockerignore applies inside directories"
         );
-        ctx.copy(&["src/a.py".into()], "/bin/run", staging.path(), Overrides::default())
-            .unwrap();
+        ctx.copy(
+            &placed(&[("src/a.py", "bin/run")]),
+            staging.path(),
+            &none,
+            Overrides::default(),
+        )
+        .unwrap();
         assert_eq!(
             fs::read_to_string(staging.path().join("bin/run")).unwrap(),
             "print(1)\n"
         );
         ctx.copy(
-            &["src/a.py".into(), "src/b.txt".into()],
-            "/multi",
+            &placed(&[("src/a.py", "multi/a.py"), ("src/b.txt", "multi/b.txt")]),
             staging.path(),
+            &none,
             Overrides {
                 owner: Some((1000, 1000)),
                 mode: Some(0o600),
@@ -502,8 +577,13 @@ mod tests {
         fs::create_dir_all(root.join("two/x")).unwrap();
         fs::write(root.join("two/x/f"), "f").unwrap();
         let out = tempfile::tempdir().unwrap();
-        ctx.copy(&["one".into(), "two".into()], "/d/", out.path(), Overrides::default())
-            .unwrap();
+        ctx.copy(
+            &placed(&[("one", "d"), ("two", "d")]),
+            out.path(),
+            &none,
+            Overrides::default(),
+        )
+        .unwrap();
         assert!(out.path().join("d/x/f").is_file());
         assert!(!staging.path().join("outside").exists());
 

@@ -5,6 +5,7 @@
 //! - `dockerfile`: the parser and Docker's variable substitution;
 //! - `ignore`: `.dockerignore`;
 //! - `context`: the files COPY and ADD take, their digest, copying them;
+//! - `dest`: where they go (paths of the image, Docker's destination rules);
 //! - `stage`: a stage's image (layers, config, history) and the result;
 //! - `run_step`: RUN in a container of the runtime;
 //! - `layer`: a directory into a layer of the store;
@@ -14,6 +15,7 @@
 pub mod builder;
 pub mod cache;
 pub mod context;
+pub mod dest;
 pub mod dockerfile;
 pub mod error;
 pub mod ignore;
