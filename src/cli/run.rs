@@ -114,7 +114,17 @@ pub fn run(global: &GlobalArgs, args: RunArgs, out: &Output) -> Result<ExitCode,
             ..UpOptions::default()
         },
     };
-    let started = project::run::run(&engine, &target, &opts, &progress).map_err(|e| load::fail(out, e))?;
+    let started = match project::run::run(&engine, &target, &opts, &progress) {
+        Ok(started) => started,
+        Err(e) => {
+            let message = e.to_string();
+            let failure = out.error(&message);
+            return match cannot_run_code(&message) {
+                Some(code) => Ok(ExitCode::from(code)),
+                None => Err(failure),
+            };
+        }
+    };
     let name = started.name;
     if let Some(mut input) = started.stdin {
         // Ends with our input (the container then reads end-of-file), or
@@ -155,4 +165,32 @@ pub fn run(global: &GlobalArgs, args: RunArgs, out: &Output) -> Result<ExitCode,
         project::container::remove(&engine, &name).map_err(|e| load::fail(out, e))?;
     }
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+/// Docker's exit code for a one-off whose command could not be run (the
+/// runtime's `exec: "x": …`): 127 when it is not found, 126 otherwise.
+fn cannot_run_code(message: &str) -> Option<u8> {
+    let at = message.find("exec: \"")?;
+    let rest = &message[at..];
+    Some(if rest.contains("not found") || rest.contains("no such file") {
+        127
+    } else {
+        126
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cannot_run_code;
+
+    #[test]
+    fn commands_that_cannot_run_exit_as_in_docker() {
+        let missing = r#"container x: exec: "flask": executable file not found in $PATH (/bin)"#;
+        assert_eq!(cannot_run_code(missing), Some(127));
+        assert_eq!(
+            cannot_run_code(r#"container x: exec: "/a": permission denied"#),
+            Some(126)
+        );
+        assert_eq!(cannot_run_code("port 80 is already in use"), None);
+    }
 }

@@ -26,6 +26,7 @@ use super::rootfs;
 use super::seccomp::Host;
 use super::spec::{self, SpecInputs};
 use super::state::{validate_id, write_json, ContainerState, Roots};
+use super::targets;
 use super::user;
 
 static ENGINE_LOCK: Mutex<()> = Mutex::new(());
@@ -84,6 +85,7 @@ pub fn prepare_with_files(roots: &Roots, spec: &ContainerSpec, files: &[Injected
         rootfs::mount_rootfs(&paths, &spec.lower_dirs)?;
         rootfs::write_etc_files(&paths, spec)?;
         rootfs::populate_volumes(&paths, spec)?;
+        targets::prepare_targets(&paths, spec)?;
         write_oci_config(roots, spec)?;
         let state = ContainerState::new(&spec.id);
         paths.write_state(&state)?;
@@ -165,12 +167,33 @@ pub fn create(roots: &Roots, id: &str, stdio: Stdio) -> Result<i32> {
         if let Some(cwd) = cwd {
             let _ = std::env::set_current_dir(cwd);
         }
-        built.map_err(|e| RuntimeError::engine(id, "create", chain(&e)))?
+        built.map_err(|e| engine_failure(id, &chain(&e)))?
     };
     container
         .pid()
         .map(|p| p.as_raw())
         .ok_or_else(|| RuntimeError::engine(id, "create", "libcontainer reported no init PID"))
+}
+
+/// libcontainer's failure to create, or the executor's report that the
+/// command cannot run (`exec: "x": …`), with Docker's exit code.
+fn engine_failure(id: &str, detail: &str) -> RuntimeError {
+    match detail.find("exec: \"") {
+        Some(at) => {
+            let message = detail[at..].trim_end().to_string();
+            let not_found = message.contains("not found") || message.contains("no such file");
+            RuntimeError::CannotRun {
+                id: id.to_string(),
+                code: if not_found {
+                    super::exec::NOT_FOUND
+                } else {
+                    super::exec::CANNOT_RUN
+                },
+                message,
+            }
+        }
+        None => RuntimeError::engine(id, "create", detail),
+    }
 }
 
 /// Reaps every exited child without blocking. Only for a process whose

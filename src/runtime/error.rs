@@ -52,6 +52,16 @@ pub enum RuntimeError {
         source: nix::Error,
     },
 
+    /// A path the container needs (working directory, mount target) that
+    /// the image does not allow.
+    #[error("container {id}: {what}")]
+    Setup { id: String, what: String },
+
+    /// The command cannot be run (Docker's `exec: "x": …` words); `code`
+    /// is Docker's: 127 not found, 126 not executable.
+    #[error("container {id}: {message}")]
+    CannotRun { id: String, code: i32, message: String },
+
     #[error("container {id:?} already exists; remove it first or choose another id")]
     Exists { id: String },
 

@@ -430,10 +430,23 @@ fn set_user(p: &Prepared) -> std::result::Result<(), String> {
 }
 
 /// `args[0]` as Docker finds it: a path when it has a `/`, else the first
-/// executable in the environment's `PATH`.
-fn find_program(name: &str, env: &[String]) -> std::result::Result<PathBuf, (i32, String)> {
+/// executable in the environment's `PATH`; errors in Docker's words
+/// (`exec: "x": …`, with the `PATH` searched) and with its exit codes.
+/// Looks at the calling process's root: call it inside the container.
+pub(crate) fn find_program(name: &str, env: &[String]) -> std::result::Result<PathBuf, (i32, String)> {
     if name.contains('/') {
-        return Ok(PathBuf::from(name));
+        return match fs::metadata(name) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err((
+                NOT_FOUND,
+                format!("exec: {name:?}: stat {name}: no such file or directory"),
+            )),
+            Ok(meta) if meta.is_dir() => Err((CANNOT_RUN, format!("exec: {name:?}: is a directory"))),
+            Ok(meta) if meta.permissions().mode() & 0o111 == 0 => {
+                Err((CANNOT_RUN, format!("exec: {name:?}: permission denied")))
+            }
+            // Anything else execve itself reports.
+            _ => Ok(PathBuf::from(name)),
+        };
     }
     let path = env
         .iter()
@@ -447,7 +460,10 @@ fn find_program(name: &str, env: &[String]) -> std::result::Result<PathBuf, (i32
             }
         }
     }
-    Err((NOT_FOUND, format!("exec: {name:?}: executable file not found in $PATH")))
+    Err((
+        NOT_FOUND,
+        format!("exec: {name:?}: executable file not found in $PATH ({path})"),
+    ))
 }
 
 /// A pseudo-terminal from the container's own `devpts` (master, slave), so
@@ -515,6 +531,21 @@ mod tests {
         let env = vec![format!("PATH=/nonexistent:{}", dir.path().display())];
         assert_eq!(find_program("tool", &env).unwrap(), bin);
         assert_eq!(find_program("plain", &env).unwrap_err().0, NOT_FOUND);
-        assert_eq!(find_program("/x/y", &env).unwrap(), PathBuf::from("/x/y"));
+        let (code, message) = find_program("flask", &env).unwrap_err();
+        assert_eq!(code, NOT_FOUND);
+        assert_eq!(
+            message,
+            format!(
+                "exec: \"flask\": executable file not found in $PATH (/nonexistent:{})",
+                dir.path().display()
+            )
+        );
+        assert_eq!(find_program("/x/y", &env).unwrap_err().0, NOT_FOUND);
+        assert_eq!(find_program(plain.to_str().unwrap(), &env).unwrap_err().0, CANNOT_RUN);
+        assert_eq!(
+            find_program(dir.path().to_str().unwrap(), &env).unwrap_err().0,
+            CANNOT_RUN
+        );
+        assert_eq!(find_program(bin.to_str().unwrap(), &env).unwrap(), bin);
     }
 }

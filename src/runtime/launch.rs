@@ -172,7 +172,19 @@ impl Executor for ContainerExecutor {
         DefaultExecutor {}.exec(spec)
     }
 
+    /// Runs in the init, inside the container, right before it waits for
+    /// `start`: a command that cannot run fails `create` with Docker's
+    /// words, which reach the caller whole (libcontainer passes this
+    /// message on, where its own checks lose theirs).
     fn validate(&self, spec: &Spec) -> std::result::Result<(), ExecutorValidationError> {
-        DefaultExecutor {}.validate(spec)
+        let process = spec.process().as_ref();
+        let args = process.and_then(|p| p.args().as_ref()).filter(|a| !a.is_empty());
+        let Some(program) = args.map(|a| a[0].as_str()) else {
+            return Err(ExecutorValidationError::ArgValidationError("no command to run".into()));
+        };
+        let env = process.and_then(|p| p.env().clone()).unwrap_or_default();
+        super::exec::find_program(program, &env)
+            .map(|_| ())
+            .map_err(|(_, message)| ExecutorValidationError::ArgValidationError(message))
     }
 }

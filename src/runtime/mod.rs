@@ -7,6 +7,7 @@
 //! 2. `rootfs`: overlayfs over the image's snapshots + per-container
 //!    upper/work dirs, the generated `/etc/hosts`, `/etc/hostname`,
 //!    `/etc/resolv.conf`, named volumes populated from the image;
+//!    `targets`: mount targets checked, the working directory made;
 //! 3. `user`, `entrypoint`, `security`, `seccomp`, `spec`: the OCI runtime
 //!    spec with Docker's defaults (pure functions);
 //! 4. `create`, `start`, `wait`, `kill`, `delete`: the lifecycle, through
@@ -34,6 +35,7 @@ pub mod security;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod targets;
 pub mod thp;
 pub mod user;
 pub mod wait;

@@ -117,6 +117,19 @@ fn report(ready: &mut Option<File>, msg: &str) {
     }
 }
 
+/// Why a container process did not start, and the exit code it gets
+/// (Docker's: 127 when its command is not found, 126 when it cannot run).
+struct NotStarted {
+    code: i32,
+    message: String,
+}
+
+impl From<String> for NotStarted {
+    fn from(message: String) -> NotStarted {
+        NotStarted { code: 127, message }
+    }
+}
+
 struct StopRequest {
     deadline: Instant,
     killed: bool,
@@ -256,10 +269,10 @@ impl Supervisor {
                     code
                 }
                 // Never started: no `die`, as no `start` came before.
-                Err(msg) => {
-                    self.state.error = Some(msg.clone());
-                    report(ready, &msg);
-                    127
+                Err(NotStarted { code, message }) => {
+                    self.state.error = Some(message.clone());
+                    report(ready, &message);
+                    code
                 }
             };
             self.state.status = Status::Exited;
@@ -359,7 +372,7 @@ impl Supervisor {
 
     /// One run of the container; returns its exit code (`None`: held and
     /// cancelled before it ran).
-    fn run_once(&mut self, ready: &mut Option<File>) -> Result<Option<i32>, String> {
+    fn run_once(&mut self, ready: &mut Option<File>) -> Result<Option<i32>, NotStarted> {
         let id = self.spec.id.clone();
         let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("stdout pipe: {e}"))?;
         let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("stderr pipe: {e}"))?;
@@ -378,7 +391,14 @@ impl Supervisor {
             Err(e) => {
                 runtime::create::reap_zombies();
                 let _ = runtime::delete::delete_engine_state(&self.roots, &id);
-                return Err(e.to_string());
+                let code = match &e {
+                    runtime::RuntimeError::CannotRun { code, .. } => *code,
+                    _ => 127,
+                };
+                return Err(NotStarted {
+                    code,
+                    message: e.to_string(),
+                });
             }
         };
         let mut release_conn = None;
@@ -404,7 +424,7 @@ impl Supervisor {
             if let Some(conn) = release_conn {
                 respond(conn, &Response::Error(e.to_string()));
             }
-            return Err(e.to_string());
+            return Err(e.to_string().into());
         }
         self.state.status = Status::Running;
         self.state.pid = Some(pid);
