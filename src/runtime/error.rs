@@ -58,8 +58,9 @@ pub enum RuntimeError {
     Setup { id: String, what: String },
 
     /// The command cannot be run (Docker's `exec: "x": …` words); `code`
-    /// is Docker's: 127 not found, 126 not executable.
-    #[error("container {id}: {message}")]
+    /// is Docker's: 127 not found, 126 not executable. Callers name the
+    /// container (`container "x" failed to start: …`).
+    #[error("{message}")]
     CannotRun { id: String, code: i32, message: String },
 
     #[error("container {id:?} already exists; remove it first or choose another id")]
