@@ -285,6 +285,9 @@ WORKDIR /app/sub
 COPY one.txt ..
 ADD two.txt .
 ADD two.txt added/.
+USER app
+WORKDIR /appwork
+USER root
 "#;
 
 const DESTINATION_CHECK: &str = r#"for p in /app /app/requirements.txt /app/dot-slash/requirements.txt \
@@ -296,7 +299,7 @@ const DESTINATION_CHECK: &str = r#"for p in /app /app/requirements.txt /app/dot-
 done
 test -L /link && echo link-kept
 stat -c '%a %u' /tmp /home/app /ctx /srcdest
-stat -c '%u' /home/app/one.txt
+stat -c '%u' /home/app/one.txt /appwork
 cat /renamed.txt
 "#;
 
@@ -342,7 +345,7 @@ networks:
         /app/lib/main.py file\n/mixed/main.py file\n/mixed/one.txt file\n/srv/real/one.txt file\n\
         /home/app/one.txt file\n/tmp/one.txt file\n/ctx/src/main.py file\n/app/one.txt file\n\
         /app/sub/two.txt file\n/app/sub/added/two.txt file\nlink-kept\n\
-        1777 0\n755 1000\n755 0\n755 0\n1000\none\n";
+        1777 0\n755 1000\n755 0\n755 0\n1000\n1000\none\n";
     assert_eq!(out, expected);
 
     let err = |service: &str| {

@@ -310,7 +310,9 @@ impl Builder<'_> {
                     }
                     None => {
                         let owner = match stage.image.user() {
-                            Some(user) => Some(self.owner(&stage.image, &user)?),
+                            Some(user) => {
+                                Some(self.owner(&stage.image, &user, &format!("WORKDIR {abs} (for USER {user})"))?)
+                            }
                             None => None,
                         };
                         let step = json!({ "workdir": resolved.rel, "owner": owner });
@@ -440,7 +442,10 @@ impl Builder<'_> {
             .collect::<Result<_>>()?;
         let overrides = Overrides {
             owner: match c.chown {
-                Some(spec) => Some(self.owner(&stage.image, &expand(spec, &lookup).map_err(BuildError::new)?)?),
+                Some(spec) => {
+                    let spec = expand(spec, &lookup).map_err(BuildError::new)?;
+                    Some(self.owner(&stage.image, &spec, &format!("--chown={spec}"))?)
+                }
                 None => None,
             },
             mode: match c.chmod {
@@ -500,19 +505,20 @@ impl Builder<'_> {
         })
     }
 
-    /// `--chown` as uid and gid, names looked up in the stage's
-    /// `/etc/passwd` and `/etc/group`.
-    fn owner(&self, image: &StageImage, spec: &str) -> Result<(u32, u32)> {
+    /// A user (`--chown`'s, or USER's for WORKDIR) as uid and gid, names
+    /// looked up in the stage's `/etc/passwd` and `/etc/group` (as the
+    /// image has them: whiteouts and symlinks honoured). `what` names the
+    /// setting in errors.
+    fn owner(&self, image: &StageImage, spec: &str, what: &str) -> Result<(u32, u32)> {
+        let tree = ImageTree::new(image.lower_dirs(self.store)?);
         let read = |name: &str| -> Option<String> {
-            image
-                .lower_dirs(self.store)
-                .ok()?
-                .iter()
-                .find_map(|d| std::fs::read_to_string(d.join(name)).ok())
+            let found = tree.resolve(name).ok()?;
+            let entry = found.entry.filter(|e| e.meta.is_file())?;
+            std::fs::read_to_string(entry.layer.join(&found.rel)).ok()
         };
-        let (passwd, group) = (read("etc/passwd"), read("etc/group"));
+        let (passwd, group) = (read("/etc/passwd"), read("/etc/group"));
         let user = runtime::user::resolve(Some(spec), &[], passwd.as_deref(), group.as_deref())
-            .map_err(|e| BuildError::new(format!("--chown={spec}: {e}")))?;
+            .map_err(|e| BuildError::new(format!("{what}: {e}")))?;
         Ok((user.uid, user.gid))
     }
 }
