@@ -117,6 +117,19 @@ pub struct VersionArgs {
     short: bool,
 }
 
+impl Command {
+    /// Whether the command runs processes in containers from this very
+    /// process: `exec`, and the builder's steps of `build` and of the
+    /// commands that may build. (Containers started through supervisors
+    /// are covered by the supervisors.)
+    fn enters_containers(&self) -> bool {
+        matches!(
+            self,
+            Command::Exec(_) | Command::Build(_) | Command::Up(_) | Command::Create(_) | Command::Run(_)
+        )
+    }
+}
+
 /// Exit codes, as Docker Compose uses them: 0 success, 1 failure; clap's
 /// own usage errors exit 2 (its default) and `--help` exits 0.
 pub fn main() -> ExitCode {
@@ -137,6 +150,15 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, report::Failure> {
     let out = report::Output::new(&cli.global);
+    if cli.command.enters_containers() {
+        // This process (an `exec`, a build step's init) may be seen from
+        // inside a container: it must not run the host's binary file.
+        if let Err(e) = crate::runtime::sealed::reexec() {
+            return Err(out.error(&format!(
+                "cannot re-execute rcompose from a read-only view of its binary (needed to enter containers safely): {e}"
+            )));
+        }
+    }
     match cli.command {
         Command::Up(args) => up::up(&cli.global, args, &out),
         Command::Down(args) => up::down(&cli.global, args, &out),

@@ -30,7 +30,7 @@ impl Engine {
     /// The engine of `RCOMPOSE_ROOT` / `RCOMPOSE_RUN`.
     pub fn from_env() -> Result<Engine> {
         let roots = Roots::from_env();
-        let exe = std::env::current_exe().map_err(|source| ProjectError::Io {
+        let exe = crate::runtime::sealed::current_exe().map_err(|source| ProjectError::Io {
             action: "cannot find the rcompose binary at",
             path: PathBuf::from("/proc/self/exe"),
             source,

@@ -16,7 +16,9 @@ use std::sync::Mutex;
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
+use oci_spec::runtime::Spec;
 
+use super::cgroupfs;
 use super::cgroups;
 use super::config::ContainerSpec;
 use super::error::{chain, Result, RuntimeError};
@@ -117,14 +119,27 @@ fn write_oci_config(roots: &Roots, spec: &ContainerSpec) -> Result<()> {
         cgroups_path: cgroups::cgroups_path(&spec.id),
         swap_accounting: cgroups::swap_accounting(),
         host: Host::current(),
+        host_network: spec.netns.as_deref().is_some_and(is_own_netns),
     };
     let oci = spec::build(spec, &inputs)?;
     write_json(&paths.oci_config(), &oci)?;
     launch::write_engine_bundle(&paths, &roots.seccomp_cache(), &oci)
 }
 
+/// Whether `path` names the network namespace this process runs in.
+fn is_own_netns(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(path), fs::metadata("/proc/self/ns/net")) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
 /// Creates the container's init process from the prepared bundle and
-/// returns its PID; it waits for [`super::start::start`].
+/// returns its PID; it waits for [`super::start::start`]. Its
+/// `/sys/fs/cgroup` is read-only by then (`cgroupfs`). The init is a clone
+/// of the caller until it `execve`s: the caller runs from a sealed view of
+/// the rcompose binary (`sealed`; supervisors and the CLI's build do).
 pub fn create(roots: &Roots, id: &str, stdio: Stdio) -> Result<i32> {
     validate_id(id)?;
     let paths = roots.container(id);
@@ -169,10 +184,24 @@ pub fn create(roots: &Roots, id: &str, stdio: Stdio) -> Result<i32> {
         }
         built.map_err(|e| engine_failure(id, &chain(&e)))?
     };
-    container
+    let pid = container
         .pid()
         .map(|p| p.as_raw())
-        .ok_or_else(|| RuntimeError::engine(id, "create", "libcontainer reported no init PID"))
+        .ok_or_else(|| RuntimeError::engine(id, "create", "libcontainer reported no init PID"))?;
+    let spec = Spec::load(bundle.join("config.json")).map_err(|e| RuntimeError::CorruptState {
+        path: bundle.join("config.json"),
+        reason: e.to_string(),
+    });
+    let sealed = spec.and_then(|spec| match cgroupfs::wants_read_only(&spec) {
+        true => cgroupfs::make_read_only(pid).map_err(|e| RuntimeError::engine(id, "create", e.to_string())),
+        false => Ok(()),
+    });
+    if let Err(e) = sealed {
+        // The init waits for a start that will not come: end it.
+        let _ = super::delete::delete_engine_state(roots, id);
+        return Err(e);
+    }
+    Ok(pid)
 }
 
 /// libcontainer's failure to create, or the executor's report that the

@@ -126,6 +126,10 @@ pub const SYSCTL_NAMES: &[&str] = &[
 ];
 pub const SYSCTL_PREFIXES: &[&str] = &["fs.mqueue.", "net."];
 
+/// Sysctls Docker sets in a container's own network namespace, unless the
+/// user sets them: unprivileged ICMP echo sockets for every group.
+pub const NETWORK_SYSCTLS: &[(&str, &str)] = &[("net.ipv4.ping_group_range", "0 2147483647")];
+
 /// Docker's ulimit names → OCI rlimit types.
 pub fn rlimit_type(name: &str) -> Option<&'static str> {
     Some(match name {

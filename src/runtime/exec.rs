@@ -10,11 +10,17 @@
 //!    then clones the process with `CLONE_PARENT`, so it is the caller's own
 //!    child (waitable, killable) inside the container's PID namespace;
 //! 3. that process enters the container's root, applies rlimits, seccomp,
-//!    user, groups and capabilities from the spec and `execve`s; a failure
-//!    before `execve` comes back to the caller as an error on a pipe.
+//!    user, groups and capabilities from the spec, keeps only descriptors
+//!    0–2, restores default signal handling (`pre_exec`) and `execve`s; a
+//!    failure before `execve` comes back to the caller as an error on a
+//!    pipe.
 //!
+//! The intermediate makes itself non-dumpable before it joins anything.
 //! The caller must be single-threaded (the CLI's `exec`, a supervisor):
-//! the children allocate between `fork` and `execve`.
+//! the children allocate between `fork` and `execve`. It must also run
+//! from a sealed view of the rcompose binary (`sealed`: the CLI's `exec`
+//! and supervisors do), since the process in the container runs the
+//! caller's executable until its `execve`.
 
 use std::ffi::CString;
 use std::fs::{self, File};
@@ -32,6 +38,7 @@ use super::capabilities::{self, OciCaps};
 use super::cgroups;
 use super::error::{Result, RuntimeError};
 use super::launch;
+use super::pre_exec;
 use super::seccomp_filter::Filter;
 use super::state::{Roots, Status};
 use super::thp;
@@ -271,6 +278,17 @@ fn fail(err: &mut File, code: i32, message: String) -> ! {
 /// The forked intermediate: join, clone the real process, report its PID.
 fn intermediate(p: &Prepared, stdio: &ExecStdio, err_w: OwnedFd, pid_w: OwnedFd) -> ! {
     let mut err = File::from(err_w);
+    // Before joining anything: a process of the container must not open
+    // this one's (or its clone's) memory, descriptors or `exe`
+    // (`sealed`); `execve` makes the container's program dumpable again.
+    // SAFETY: prctl with constant arguments.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } < 0 {
+        fail(
+            &mut err,
+            CANNOT_RUN,
+            format!("making the process non-dumpable: {}", std::io::Error::last_os_error()),
+        );
+    }
     let me = std::process::id().to_string();
     for file in &p.cgroup_procs {
         if let Err(e) = fs::write(file, &me) {
@@ -394,6 +412,12 @@ fn run_process(p: &Prepared, stdio: &ExecStdio, mut err: File) -> ! {
     let envp = cstrings(&p.env);
     let prog = CString::new(program.as_os_str().as_encoded_bytes()).unwrap_or_default();
     thp::restore_before_exec();
+    if let Err(e) = pre_exec::close_other_fds() {
+        fail(&mut err, CANNOT_RUN, format!("closing inherited descriptors: {e}"));
+    }
+    if let Err(e) = pre_exec::reset_signals() {
+        fail(&mut err, CANNOT_RUN, format!("resetting signal dispositions: {e}"));
+    }
     let e = nix::unistd::execve(&prog, &argv, &envp).unwrap_err();
     let code = if e == nix::errno::Errno::ENOENT {
         NOT_FOUND

@@ -24,6 +24,7 @@ use oci_spec::runtime::{Capability, LinuxCapabilities, Spec};
 
 use super::capabilities::{self, OciCaps};
 use super::error::{Result, RuntimeError};
+use super::pre_exec;
 use super::seccomp_filter::{self, Filter};
 use super::state::{write_json, ContainerPaths};
 use super::thp;
@@ -148,8 +149,9 @@ pub(crate) fn filter_of(cache_dir: &Path, spec: &Spec) -> std::result::Result<Op
 }
 
 /// libcontainer's default executor (PATH lookup, `execvp`), preceded by
-/// the host's huge-page policy, the filter and, when capabilities were held
-/// for it, cutting them.
+/// the host's huge-page policy, the filter, when capabilities were held
+/// for it, cutting them, and what every process entering a container gets
+/// (`pre_exec`: descriptors 0–2 only, default signal handling).
 #[derive(Clone)]
 pub(crate) struct ContainerExecutor {
     filter: Option<Filter>,
@@ -169,6 +171,13 @@ impl Executor for ContainerExecutor {
                 .and_then(|()| capabilities::set_sets(wanted))
                 .map_err(ExecutorError::Other)?;
         }
+        // libcontainer marks descriptors close-on-exec early in the init;
+        // what it opens or dups later, and the dispositions and mask the
+        // supervisor had, would reach the container's program.
+        pre_exec::close_other_fds()
+            .map_err(|e| ExecutorError::Other(format!("closing inherited descriptors: {e}")))?;
+        pre_exec::reset_signals()
+            .map_err(|e| ExecutorError::Other(format!("resetting signal dispositions: {e}")))?;
         DefaultExecutor {}.exec(spec)
     }
 

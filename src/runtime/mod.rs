@@ -15,6 +15,7 @@
 //! 5. `state`: the container's directory and its state file.
 
 pub(crate) mod capabilities;
+pub(crate) mod cgroupfs;
 pub mod cgroups;
 pub mod config;
 pub mod create;
@@ -27,8 +28,10 @@ pub mod exec;
 pub mod files;
 pub mod kill;
 pub(crate) mod launch;
+pub mod pre_exec;
 pub mod rootfs;
 pub mod run;
+pub mod sealed;
 pub mod seccomp;
 pub mod seccomp_filter;
 pub mod security;

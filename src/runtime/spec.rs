@@ -44,6 +44,9 @@ pub struct SpecInputs {
     /// Whether the kernel accounts swap (cgroup v1 `memory.memsw.*`).
     pub swap_accounting: bool,
     pub host: seccomp::Host,
+    /// The network namespace to join is rcompose's own (a build step with
+    /// the host's network): network sysctls would change the host's.
+    pub host_network: bool,
 }
 
 /// The container's hostname: the given one, else the first 12 characters of
@@ -337,7 +340,7 @@ fn linux(spec: &ContainerSpec, inputs: &SpecInputs, caps: &[String]) -> Result<V
         "namespaces": namespaces,
         "cgroupsPath": inputs.cgroups_path,
         "resources": resources(spec, inputs)?,
-        "sysctl": sysctls(spec)?,
+        "sysctl": sysctls(spec, inputs)?,
     });
     if !spec.security.privileged {
         linux["maskedPaths"] = json!(defaults::MASKED_PATHS);
@@ -451,7 +454,10 @@ fn resources(spec: &ContainerSpec, inputs: &SpecInputs) -> Result<Value> {
     Ok(out)
 }
 
-fn sysctls(spec: &ContainerSpec) -> Result<BTreeMap<String, String>> {
+/// The spec's sysctls, and Docker's default for a container with a network
+/// namespace of its own: any group may open ICMP echo sockets (`ping`
+/// without `CAP_NET_RAW`).
+fn sysctls(spec: &ContainerSpec, inputs: &SpecInputs) -> Result<BTreeMap<String, String>> {
     for name in spec.sysctls.keys() {
         let allowed = defaults::SYSCTL_NAMES.contains(&name.as_str())
             || defaults::SYSCTL_PREFIXES.iter().any(|p| name.starts_with(p));
@@ -462,7 +468,13 @@ fn sysctls(spec: &ContainerSpec) -> Result<BTreeMap<String, String>> {
             });
         }
     }
-    Ok(spec.sysctls.clone())
+    let mut sysctls = spec.sysctls.clone();
+    if !inputs.host_network {
+        for (name, value) in defaults::NETWORK_SYSCTLS {
+            sysctls.entry(name.to_string()).or_insert_with(|| value.to_string());
+        }
+    }
+    Ok(sysctls)
 }
 
 #[cfg(test)]
@@ -490,6 +502,7 @@ mod tests {
                 go_arch: "amd64",
                 kernel: (6, 1),
             },
+            host_network: false,
         }
     }
 
@@ -755,6 +768,22 @@ mod tests {
         assert_eq!(rl.len(), 1);
         assert_eq!((rl[0].soft(), rl[0].hard()), (1024, 2048));
         assert_eq!(s.domainname().as_deref(), Some("example.org"));
+
+        assert_eq!(
+            linux.sysctl().as_ref().unwrap()["net.ipv4.ping_group_range"],
+            "0 2147483647"
+        );
+        // The user's value wins; the host's namespace gets none.
+        spec.sysctls.insert("net.ipv4.ping_group_range".into(), "1 1".into());
+        let s = build(&spec, &inputs()).unwrap();
+        assert_eq!(s.linux().as_ref().unwrap().sysctl().as_ref().unwrap()["net.ipv4.ping_group_range"], "1 1");
+        spec.sysctls.remove("net.ipv4.ping_group_range");
+        let host = SpecInputs {
+            host_network: true,
+            ..inputs()
+        };
+        let s = build(&spec, &host).unwrap();
+        assert!(!s.linux().as_ref().unwrap().sysctl().as_ref().unwrap().contains_key("net.ipv4.ping_group_range"));
 
         spec.sysctls.insert("vm.swappiness".into(), "1".into());
         assert!(matches!(build(&spec, &inputs()), Err(RuntimeError::Sysctl { .. })));

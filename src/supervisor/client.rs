@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -100,8 +101,19 @@ fn spawn_supervisor(exe: &Path, roots: &Roots, id: &str, hold: bool) -> Result<C
     // The supervisor's stderr is its log file, not a pipe: the daemonized
     // half keeps it open for its whole life, and a pipe would make us wait
     // for that.
-    let mut command = Command::new(exe);
-    command.arg(SUPERVISE_ARG).arg(id);
+    // Run from a sealed view of the binary (its containers' inits are
+    // clones of it), with no descriptor of ours but the three below: the
+    // caller's (a lock, a directory) would live as long as the container.
+    let sealed = runtime::sealed::SealedBinary::open(exe).map_err(|source| SupervisorError::Spawn {
+        exe: exe.display().to_string(),
+        id: id.to_string(),
+        source,
+    })?;
+    let mut command = Command::new(sealed.exec_path());
+    command.arg0(exe).arg(SUPERVISE_ARG).arg(id);
+    // SAFETY: close_range is a single system call, safe between fork and
+    // exec; the sealed descriptor stays open until the exec resolves it.
+    unsafe { command.pre_exec(runtime::pre_exec::close_other_fds) };
     // A supervisor lives as long as its container and allocates little:
     // commit allocator memory only when used and give it back at once
     // (mimalloc's defaults favour throughput and keep megabytes resident).
