@@ -174,10 +174,8 @@ impl Executor for ContainerExecutor {
         // libcontainer marks descriptors close-on-exec early in the init;
         // what it opens or dups later, and the dispositions and mask the
         // supervisor had, would reach the container's program.
-        pre_exec::close_other_fds()
-            .map_err(|e| ExecutorError::Other(format!("closing inherited descriptors: {e}")))?;
-        pre_exec::reset_signals()
-            .map_err(|e| ExecutorError::Other(format!("resetting signal dispositions: {e}")))?;
+        pre_exec::close_other_fds().map_err(|e| ExecutorError::Other(format!("closing inherited descriptors: {e}")))?;
+        pre_exec::reset_signals().map_err(|e| ExecutorError::Other(format!("resetting signal dispositions: {e}")))?;
         DefaultExecutor {}.exec(spec)
     }
 

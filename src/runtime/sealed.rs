@@ -91,9 +91,7 @@ pub fn reexec() -> io::Result<()> {
     }
     let sealed = match SealedBinary::open(Path::new("/proc/self/exe")) {
         Ok(s) => s,
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) && !nix::unistd::Uid::effective().is_root() => {
-            return Ok(())
-        }
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) && !nix::unistd::Uid::effective().is_root() => return Ok(()),
         Err(e) => return Err(e),
     };
     let cstring = |s: OsString| CString::new(s.as_bytes()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e));
@@ -106,8 +104,16 @@ pub fn reexec() -> io::Result<()> {
             cstring(kv)
         })
         .collect::<io::Result<Vec<_>>>()?;
-    let argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
-    let envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let argv: Vec<*const libc::c_char> = args
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let envp: Vec<*const libc::c_char> = env
+        .iter()
+        .map(|e| e.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
     // SAFETY: execveat with NUL-terminated arrays of C strings that outlive
     // the call; it returns only on failure.
     unsafe {

@@ -776,14 +776,24 @@ mod tests {
         // The user's value wins; the host's namespace gets none.
         spec.sysctls.insert("net.ipv4.ping_group_range".into(), "1 1".into());
         let s = build(&spec, &inputs()).unwrap();
-        assert_eq!(s.linux().as_ref().unwrap().sysctl().as_ref().unwrap()["net.ipv4.ping_group_range"], "1 1");
+        assert_eq!(
+            s.linux().as_ref().unwrap().sysctl().as_ref().unwrap()["net.ipv4.ping_group_range"],
+            "1 1"
+        );
         spec.sysctls.remove("net.ipv4.ping_group_range");
         let host = SpecInputs {
             host_network: true,
             ..inputs()
         };
         let s = build(&spec, &host).unwrap();
-        assert!(!s.linux().as_ref().unwrap().sysctl().as_ref().unwrap().contains_key("net.ipv4.ping_group_range"));
+        assert!(!s
+            .linux()
+            .as_ref()
+            .unwrap()
+            .sysctl()
+            .as_ref()
+            .unwrap()
+            .contains_key("net.ipv4.ping_group_range"));
 
         spec.sysctls.insert("vm.swappiness".into(), "1".into());
         assert!(matches!(build(&spec, &inputs()), Err(RuntimeError::Sysctl { .. })));
