@@ -95,6 +95,15 @@ fn binary_copy(p: &Project) -> (PathBuf, String) {
     let copy = p.dir.path().join("bin/rcompose");
     std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
     std::fs::copy(bin(), &copy).unwrap();
+    // A process another test thread forks while the copy is written holds
+    // it open for writing until it execs: running the copy fails with
+    // ETXTBSY until then.
+    for _ in 0..100 {
+        match Command::new(&copy).arg("version").output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => std::thread::sleep(Duration::from_millis(50)),
+            _ => break,
+        }
+    }
     let ldd = Command::new("ldd").arg(&copy).output().expect("ldd (libc-bin)");
     let mut volumes = String::new();
     for lib in String::from_utf8_lossy(&ldd.stdout)
