@@ -281,9 +281,9 @@ fn only_stdio_descriptors_cross_into_containers() {
       retries: 100
 {}"#,
         yaml_script(&format!(
-            "({check}) >/tmp/init-fds 2>&1; trap 'exit 0' TERM; while true; do sleep 0.1; done"
+            "({check}) >/tmp/init-fds.tmp 2>&1; mv /tmp/init-fds.tmp /tmp/init-fds; trap 'exit 0' TERM; while true; do sleep 0.1; done"
         )),
-        yaml_script(&format!("({check}) >/tmp/hc-fds 2>&1; true")),
+        yaml_script(&format!("({check}) >/tmp/hc-fds.tmp 2>&1; mv /tmp/hc-fds.tmp /tmp/hc-fds; true")),
         networks()
     ));
     let secret = std::fs::File::open(&secret_dir).unwrap();
@@ -310,7 +310,9 @@ fn only_stdio_descriptors_cross_into_containers() {
     let hc = in_container(&p, &probe, "/tmp/hc-fds");
     wait_for(&hc, 20, "a healthcheck");
     let hc_out = std::fs::read_to_string(hc).unwrap();
-    let init_out = std::fs::read_to_string(in_container(&p, &probe, "/tmp/init-fds")).unwrap();
+    let init = in_container(&p, &probe, "/tmp/init-fds");
+    wait_for(&init, 20, "the init's report");
+    let init_out = std::fs::read_to_string(init).unwrap();
 
     for (who, out) in [("exec", &exec_out), ("healthcheck", &hc_out), ("init", &init_out)] {
         assert!(
@@ -351,9 +353,9 @@ fn container_processes_start_with_default_signal_handling() {
       retries: 100
 {}"#,
         yaml_script(&format!(
-            "({check}) >/tmp/init-sig 2>&1; trap 'exit 0' TERM; while true; do sleep 0.1; done"
+            "({check}) >/tmp/init-sig.tmp 2>&1; mv /tmp/init-sig.tmp /tmp/init-sig; trap 'exit 0' TERM; while true; do sleep 0.1; done"
         )),
-        yaml_script(&format!("({check}) >/tmp/hc-sig 2>&1; true")),
+        yaml_script(&format!("({check}) >/tmp/hc-sig.tmp 2>&1; mv /tmp/hc-sig.tmp /tmp/hc-sig; true")),
         networks()
     ));
     p.ok(&["up", "-d"]);
@@ -363,7 +365,9 @@ fn container_processes_start_with_default_signal_handling() {
     let hc = in_container(&p, &probe, "/tmp/hc-sig");
     wait_for(&hc, 20, "a healthcheck");
     let hc_out = std::fs::read_to_string(hc).unwrap();
-    let init_out = std::fs::read_to_string(in_container(&p, &probe, "/tmp/init-sig")).unwrap();
+    let init = in_container(&p, &probe, "/tmp/init-sig");
+    wait_for(&init, 20, "the init's report");
+    let init_out = std::fs::read_to_string(init).unwrap();
     for (who, out) in [("exec", &exec_out), ("healthcheck", &hc_out), ("init", &init_out)] {
         assert!(
             out.contains("SigIgn:\t0000000000000000"),

@@ -192,11 +192,11 @@ pub fn create(roots: &Roots, id: &str, stdio: Stdio) -> Result<i32> {
         path: bundle.join("config.json"),
         reason: e.to_string(),
     });
-    let sealed = spec.and_then(|spec| match cgroupfs::wants_read_only(&spec) {
+    let read_only = spec.and_then(|spec| match cgroupfs::wants_read_only(&spec) {
         true => cgroupfs::make_read_only(pid).map_err(|e| RuntimeError::engine(id, "create", e.to_string())),
         false => Ok(()),
     });
-    if let Err(e) = sealed {
+    if let Err(e) = read_only {
         // The init waits for a start that will not come: end it.
         let _ = super::delete::delete_engine_state(roots, id);
         return Err(e);
