@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod health;
+pub mod log_reader;
 pub mod logs;
 pub mod process;
 pub mod protocol;
