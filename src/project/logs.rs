@@ -145,7 +145,9 @@ fn read_log_files<T>(current: &Path, tail: Option<usize>, mut keep: impl FnMut(L
             // Newest file first, each from its end, until `n` are found.
             for path in files.iter().rev() {
                 let Some((file, inode, len)) = open(path) else { continue };
-                let Ok(lines) = ReverseLines::new(&file, len) else { continue };
+                let Ok(lines) = ReverseLines::new(&file, len) else {
+                    continue;
+                };
                 if path == current {
                     read.inode = inode;
                     read.offset = lines.end();

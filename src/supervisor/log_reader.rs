@@ -189,7 +189,10 @@ mod tests {
         assert_eq!((got.len(), end), (3, 6));
         let (f, _) = file_with(b"a\nb\nc\n");
         let file = f.reopen().unwrap();
-        let got: Vec<_> = ReverseLines::with_block(&file, 4, 3).unwrap().map(|l| l.unwrap()).collect();
+        let got: Vec<_> = ReverseLines::with_block(&file, 4, 3)
+            .unwrap()
+            .map(|l| l.unwrap())
+            .collect();
         assert_eq!(got, vec![b"b".to_vec(), b"a".to_vec()]);
     }
 
