@@ -70,7 +70,10 @@ pub fn status_text(st: &ContainerState, now: DateTime<Utc>) -> String {
             let since = st.started_at.unwrap_or(st.created_at);
             let h = health_text(st.health);
             let up = format!("Up {}", human_duration(now - since));
-            if st.paused {
+            if st.unsupervised {
+                // Its supervisor died: nothing serves its ports or logs.
+                format!("{up} (unsupervised)")
+            } else if st.paused {
                 format!("{up} (Paused)")
             } else if h.is_empty() {
                 up
@@ -121,7 +124,8 @@ pub fn row(engine: &Engine, c: &Existing, now: DateTime<Utc>) -> Row {
         status: status_text(&c.state, now),
         health: health_text(c.state.health).trim_start_matches("health: ").to_string(),
         exit_code: c.state.exit_code.unwrap_or(0),
-        ports: if running {
+        // Only a supervisor serves published ports.
+        ports: if running && !c.state.unsupervised {
             services::published(&engine.roots.container(&c.id))
         } else {
             Vec::new()
@@ -188,5 +192,7 @@ mod tests {
         st.started_at = Some(now - s(10));
         st.health = Some(Health::Healthy);
         assert_eq!(status_text(&st, now), "Up 10 seconds (healthy)");
+        st.unsupervised = true;
+        assert_eq!(status_text(&st, now), "Up 10 seconds (unsupervised)");
     }
 }

@@ -28,6 +28,7 @@ pub(crate) fn write_note(args: std::fmt::Arguments) {
 
 pub mod client;
 pub mod health;
+pub mod liveness;
 pub mod log_reader;
 pub mod logs;
 pub mod process;

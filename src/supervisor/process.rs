@@ -28,6 +28,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, setsid, ForkResult, Pid};
 
 use super::health::{self, Monitor};
+use super::liveness;
 use super::logs::{LogWriter, Stream};
 use super::protocol::{Request, Response};
 use super::restart;
@@ -170,6 +171,8 @@ impl Supervisor {
         let spec = paths.read_spec().map_err(|e| e.to_string())?;
         let mut state = paths.read_state().map_err(|e| e.to_string())?;
         state.supervisor_pid = Some(std::process::id() as i32);
+        state.supervisor_start = liveness::start_time(std::process::id() as i32);
+        state.unsupervised = false;
         state.stopped_by_user = false;
         state.error = None;
 
@@ -310,6 +313,7 @@ impl Supervisor {
                 Err(msg) => {
                     self.state.error = Some(msg.clone());
                     self.state.supervisor_pid = None;
+                    self.state.supervisor_start = None;
                     self.save();
                     let _ = fs::remove_file(self.paths.control_socket());
                     report(ready, &msg);
@@ -329,6 +333,7 @@ impl Supervisor {
                     // Never ran: back to `created`, as before the hold.
                     self.state.status = Status::Created;
                     self.state.pid = None;
+                    self.state.pid_start = None;
                     break;
                 }
                 Ok(Some(code)) => {
@@ -344,6 +349,7 @@ impl Supervisor {
             };
             self.state.status = Status::Exited;
             self.state.pid = None;
+            self.state.pid_start = None;
             self.state.paused = false;
             self.state.exit_code = Some(code);
             self.state.finished_at = Some(Utc::now());
@@ -372,6 +378,7 @@ impl Supervisor {
         }
         services::teardown(&self.paths);
         self.state.supervisor_pid = None;
+        self.state.supervisor_start = None;
         self.save_final();
         let _ = fs::remove_file(self.paths.control_socket());
         0
@@ -466,6 +473,7 @@ impl Supervisor {
         let mut release_conn = None;
         if std::mem::take(&mut self.hold) {
             self.state.pid = Some(pid);
+            self.state.pid_start = liveness::start_time(pid);
             self.save();
             report(ready, "ok");
             match self.hold_until_released(pid) {
@@ -490,6 +498,7 @@ impl Supervisor {
         }
         self.state.status = Status::Running;
         self.state.pid = Some(pid);
+        self.state.pid_start = liveness::start_time(pid);
         self.state.started_at = Some(Utc::now());
         self.state.exit_code = None;
         self.state.oom_killed = false;
