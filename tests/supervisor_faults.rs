@@ -97,8 +97,7 @@ services:
         dd if=/dev/zero of=/big bs=64k 2>/dev/null
         i=0
         while [ $$i -lt 400 ]; do echo "while full $$i: some text to fill the log quickly"; i=$$((i+1)); done
-        sleep 1
-        rm /big
+        while [ -e /big ]; do sleep 0.1; done
         i=0
         while :; do echo "after $$i"; i=$$((i+1)); sleep 0.1; done
 "#,
@@ -106,6 +105,25 @@ services:
     p.ok(&["up", "-d"]);
     let c = "rct-sup-disk-filler-1";
     let sup = p.state(c)["supervisor_pid"].as_i64().unwrap();
+    // Full: not even 8 KiB can be written.
+    let probe = p.root.join("probe");
+    p.eventually(60, "the state filesystem to fill up", || {
+        let full = std::fs::write(&probe, [0u8; 8192]).is_err();
+        let _ = std::fs::remove_file(&probe);
+        full
+    });
+    // State changes while full are not lost: written once there is space.
+    let state_file = p.root.join("containers").join(c).join("state.json");
+    let written = || std::fs::metadata(&state_file).unwrap().modified().unwrap();
+    let before = written();
+    p.ok(&["pause"]);
+    assert_eq!(one(p)["State"], "paused");
+    p.ok(&["unpause"]);
+    assert!(pid_alive(sup), "the supervisor died:\n{}", supervisor_log(p, c));
+    assert_eq!(written(), before, "the disk is not full?");
+    p.ok(&["exec", "-T", "filler", "rm", "/big"]);
+    p.eventually(20, "the state file written again", || written() != before);
+    assert_eq!(p.state(c)["paused"], false);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !p.logs(&["--no-log-prefix"]).contains("after 3\n") {
         if std::time::Instant::now() > deadline {
@@ -317,4 +335,21 @@ services:
     p.ok(&["kill", "-s", "SIGKILL"]);
     p.eventually(10, "the container to exit", || one(&p)["State"] == "exited");
     assert_eq!(one(&p)["ExitCode"], 137);
+}
+
+/// Item 4: a supervisor whose stderr is a closed pipe (whoever started it
+/// went away) goes on: here the usage error of a bare `__supervise` exits
+/// 2, where a failed `eprintln!` used to panic (exit 101).
+#[test]
+fn a_supervisor_writing_to_a_closed_pipe_does_not_panic() {
+    let (r, w) = nix::unistd::pipe().unwrap();
+    drop(r);
+    let out = Command::new(project_support::bin())
+        .arg("__supervise")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(w))
+        .status()
+        .unwrap();
+    assert_eq!(out.code(), Some(2), "{out:?}");
 }

@@ -330,6 +330,8 @@ fn stop_unsupervised(
             state.status = Status::Exited;
             state.finished_at = Some(Utc::now());
             state.oom_killed = runtime::cgroups::oom_killed(id);
+            let code = state.exit_code.unwrap_or(UNKNOWN_EXIT).to_string();
+            let _ = runtime::events::record(roots, id, "die", &spec.labels, &[("exitCode", code)]);
         }
     }
     runtime::delete::delete_engine_state(roots, id)?;
