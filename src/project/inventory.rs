@@ -30,6 +30,12 @@ impl Existing {
         matches!(self.state.status, Status::Running | Status::Restarting)
     }
 
+    /// Running under a live supervisor: an orphan of a dead one runs but
+    /// needs starting again (see `supervisor::client`).
+    pub fn supervised_running(&self) -> bool {
+        self.running() && !self.state.unsupervised
+    }
+
     pub fn label(&self, key: &str) -> Option<&str> {
         self.spec.labels.get(key).map(String::as_str)
     }

@@ -36,7 +36,7 @@ pub fn start(engine: &Engine, target: &Target, services: &[String], sink: &dyn S
     for level in levels {
         let group: Vec<&Existing> = found
             .iter()
-            .filter(|c| level.contains(&c.service) && !c.running())
+            .filter(|c| level.contains(&c.service) && !c.supervised_running())
             .collect();
         let errors: Vec<ProjectError> = std::thread::scope(|scope| {
             let hs: Vec<_> = group

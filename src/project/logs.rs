@@ -4,7 +4,6 @@
 //! recreated).
 
 use std::collections::HashMap;
-use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::supervisor::log_reader::{forward_lines, ReverseLines};
 use crate::supervisor::logs::LogRecord;
 
 use super::engine::Engine;
@@ -97,8 +97,78 @@ fn log_files(current: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn parse_records(text: &str) -> impl Iterator<Item = LogRecord> + '_ {
-    text.lines().filter_map(|l| serde_json::from_str(l).ok())
+fn parse(line: &[u8]) -> Option<LogRecord> {
+    serde_json::from_slice(line).ok()
+}
+
+/// What was read of one container's log files.
+struct Read<T> {
+    items: Vec<T>,
+    /// The current file's inode and the offset after its last complete
+    /// line, where following goes on.
+    inode: u64,
+    offset: u64,
+}
+
+/// Reads the records of a container's log files (`current` and its
+/// rotated predecessors) that `keep` turns into items, oldest first; with
+/// `tail`, only the last `tail` of them, read backwards from the end so
+/// that a long log costs what is shown, not its size.
+fn read_log_files<T>(current: &Path, tail: Option<usize>, mut keep: impl FnMut(LogRecord) -> Option<T>) -> Read<T> {
+    let mut read = Read {
+        items: Vec::new(),
+        inode: 0,
+        offset: 0,
+    };
+    let open = |p: &Path| {
+        let f = std::fs::File::open(p).ok()?;
+        let meta = f.metadata().ok()?;
+        Some((f, meta.ino(), meta.len()))
+    };
+    let files = log_files(current);
+    match tail {
+        None => {
+            for path in &files {
+                let Some((file, inode, len)) = open(path) else { continue };
+                let end = forward_lines(&file, 0, len, |l| {
+                    if let Some(item) = parse(l).and_then(&mut keep) {
+                        read.items.push(item);
+                    }
+                });
+                if path == current {
+                    read.inode = inode;
+                    read.offset = end.unwrap_or(0);
+                }
+            }
+        }
+        Some(n) => {
+            // Newest file first, each from its end, until `n` are found.
+            for path in files.iter().rev() {
+                let Some((file, inode, len)) = open(path) else { continue };
+                let Ok(lines) = ReverseLines::new(&file, len) else {
+                    continue;
+                };
+                if path == current {
+                    read.inode = inode;
+                    read.offset = lines.end();
+                }
+                for line in lines {
+                    if read.items.len() >= n {
+                        break;
+                    }
+                    let Ok(line) = line else { break };
+                    if let Some(item) = parse(&line).and_then(&mut keep) {
+                        read.items.push(item);
+                    }
+                }
+                if read.items.len() >= n {
+                    break;
+                }
+            }
+            read.items.reverse();
+        }
+    }
+    read
 }
 
 /// Where following a container's current log file has got to.
@@ -138,42 +208,15 @@ pub fn logs(
     let mut cursors: HashMap<String, Cursor> = HashMap::new();
     for c in &containers {
         let current = engine.roots.container(&c.id).log();
-        let mut mine: Vec<Line> = Vec::new();
-        // Following goes on from exactly what was read here: a line the
-        // supervisor appends meanwhile is read then, not skipped.
-        let (mut inode, mut offset) = (0, 0);
-        for f in log_files(&current) {
-            let Ok(mut file) = std::fs::File::open(&f) else {
-                continue;
-            };
-            let mut buf = Vec::new();
-            if file.read_to_end(&mut buf).is_err() {
-                continue;
-            }
-            let complete = buf.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
-            if f == current {
-                inode = file.metadata().map(|m| m.ino()).unwrap_or(0);
-                offset = complete as u64;
-            }
-            let text = String::from_utf8_lossy(&buf[..complete]);
-            mine.extend(
-                parse_records(&text)
-                    .filter_map(|r| to_line(c, r))
-                    .filter(|l| in_window(l, opts)),
-            );
-        }
-        if let Some(n) = opts.tail {
-            let skip = mine.len().saturating_sub(n);
-            mine.drain(..skip);
-        }
-        lines.extend(mine);
+        let read = read_log_files(&current, opts.tail, |r| to_line(c, r).filter(|l| in_window(l, opts)));
+        lines.extend(read.items);
         cursors.insert(
             c.id.clone(),
             Cursor {
                 container: c.clone(),
                 path: current,
-                inode,
-                offset,
+                inode: read.inode,
+                offset: read.offset,
             },
         );
     }
@@ -246,33 +289,30 @@ fn follow(
 /// Reads the complete lines appended since the cursor; starts over when
 /// the file was rotated or replaced.
 fn read_new(cur: &mut Cursor, out: &mut Vec<Line>) {
-    let Ok(meta) = std::fs::metadata(&cur.path) else {
+    // The file now at the path (after a rotation, a new one, read from
+    // its start).
+    let Ok(f) = std::fs::File::open(&cur.path) else {
+        return;
+    };
+    let Ok(meta) = f.metadata() else {
         return;
     };
     if meta.ino() != cur.inode || meta.len() < cur.offset {
         cur.inode = meta.ino();
         cur.offset = 0;
     }
-    if meta.len() == cur.offset {
+    let len = meta.len();
+    if len == cur.offset {
         return;
     }
-    let Ok(mut f) = std::fs::File::open(&cur.path) else {
-        return;
-    };
-    if f.seek(SeekFrom::Start(cur.offset)).is_err() {
-        return;
+    let container = &cur.container;
+    if let Ok(end) = forward_lines(&f, cur.offset, len, |l| {
+        if let Some(line) = parse(l).and_then(|r| to_line(container, r)) {
+            out.push(line);
+        }
+    }) {
+        cur.offset = end;
     }
-    let mut buf = Vec::new();
-    if f.read_to_end(&mut buf).is_err() {
-        return;
-    }
-    let complete = match buf.iter().rposition(|b| *b == b'\n') {
-        Some(p) => p + 1,
-        None => return,
-    };
-    cur.offset += complete as u64;
-    let text = String::from_utf8_lossy(&buf[..complete]);
-    out.extend(parse_records(&text).filter_map(|r| to_line(&cur.container, r)));
 }
 
 #[cfg(test)]
@@ -294,5 +334,60 @@ mod tests {
         );
         assert_eq!(parse_time("1700000000", now).unwrap().timestamp(), 1_700_000_000);
         assert!(parse_time("yesterday", now).is_err());
+    }
+
+    fn record(i: usize) -> String {
+        let r = LogRecord {
+            log: format!("line {i}\n"),
+            stream: "stdout".into(),
+            time: format!("2026-11-22T10:00:{:02}.000000000Z", i % 60),
+        };
+        serde_json::to_string(&r).unwrap() + "\n"
+    }
+
+    fn numbers(read: &Read<LogRecord>) -> Vec<usize> {
+        read.items
+            .iter()
+            .map(|r| r.log.trim_end().strip_prefix("line ").unwrap().parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn tail_reads_back_through_rotated_files_and_stops_at_a_partial_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let current = dir.path().join("c-json.log");
+        // .2 holds 0..3000, .1 holds 3000..3010, the current file
+        // 3010..3015 and half of a record the supervisor is writing: more
+        // than one read block (64 KiB) in all.
+        let text = |r: std::ops::Range<usize>| r.map(record).collect::<String>();
+        std::fs::write(dir.path().join("c-json.log.2"), text(0..3000)).unwrap();
+        std::fs::write(dir.path().join("c-json.log.1"), text(3000..3010)).unwrap();
+        let complete = text(3010..3015);
+        let partial = &record(3015)[..20];
+        std::fs::write(&current, format!("{complete}{partial}")).unwrap();
+        assert!(std::fs::metadata(dir.path().join("c-json.log.2")).unwrap().len() > 64 * 1024);
+
+        let read = read_log_files(&current, Some(3), Some);
+        assert_eq!(numbers(&read), vec![3012, 3013, 3014]);
+        assert_eq!(read.offset, complete.len() as u64);
+        let read = read_log_files(&current, Some(20), Some);
+        assert_eq!(numbers(&read), (2995..3015).collect::<Vec<_>>());
+        let read = read_log_files(&current, Some(2000), Some);
+        assert_eq!(numbers(&read), (1015..3015).collect::<Vec<_>>());
+        let read = read_log_files(&current, Some(0), Some);
+        assert!(read.items.is_empty());
+        assert_eq!(read.offset, complete.len() as u64);
+        let all = read_log_files(&current, None, Some);
+        assert_eq!(numbers(&all), (0..3015).collect::<Vec<_>>());
+        assert_eq!(all.offset, complete.len() as u64);
+
+        // The window applies before counting, as Docker's --since/--until
+        // with --tail: the last 4 of those at second 20..=29.
+        let in_window = |r: LogRecord| {
+            let s: u32 = r.time[17..19].parse().unwrap();
+            (20..30).contains(&s).then_some(r)
+        };
+        let read = read_log_files(&current, Some(4), in_window);
+        assert_eq!(numbers(&read), vec![2966, 2967, 2968, 2969]);
     }
 }

@@ -73,7 +73,10 @@ pub fn status_text(st: &ContainerState, now: DateTime<Utc>) -> String {
             let since = st.started_at.unwrap_or(st.created_at);
             let h = health_text(st.health);
             let up = format!("Up {}", human_duration(now - since));
-            if st.paused {
+            if st.unsupervised {
+                // Its supervisor died: nothing serves its ports or logs.
+                format!("{up} (unsupervised)")
+            } else if st.paused {
                 format!("{up} (Paused)")
             } else if h.is_empty() {
                 up
@@ -107,7 +110,8 @@ pub fn row(engine: &Engine, c: &Existing, now: DateTime<Utc>) -> Row {
         command = format!("{}…", command.chars().take(19).collect::<String>());
     }
     let running = c.running();
-    let ports = if running {
+    // Only a supervisor serves published ports.
+    let ports = if running && !c.state.unsupervised {
         services::published(&engine.roots.container(&c.id))
     } else {
         Vec::new()
@@ -213,5 +217,7 @@ mod tests {
         st.started_at = Some(now - s(10));
         st.health = Some(Health::Healthy);
         assert_eq!(status_text(&st, now), "Up 10 seconds (healthy)");
+        st.unsupervised = true;
+        assert_eq!(status_text(&st, now), "Up 10 seconds (unsupervised)");
     }
 }

@@ -217,7 +217,7 @@ pub fn up(engine: &Engine, target: &Target, opts: &UpOptions, sink: &dyn Sink) -
             number: e.number,
             config_hash: e.config_hash.clone(),
             image_id: e.label(super::labels::IMAGE).unwrap_or_default().to_string(),
-            running: e.running(),
+            running: e.supervised_running(),
         })
         .collect();
     let all_services: BTreeSet<String> = project.services.keys().cloned().collect();

@@ -185,9 +185,22 @@ pub struct ContainerState {
     /// PID of the container's init, in the host's PID namespace.
     #[serde(default)]
     pub pid: Option<i32>,
+    /// Start time of `pid` (clock ticks since boot, field 22 of
+    /// `/proc/<pid>/stat`): a PID reused by another process is not ours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_start: Option<u64>,
     /// PID of the supervisor, if one runs the container.
     #[serde(default)]
     pub supervisor_pid: Option<i32>,
+    /// Start time of `supervisor_pid`, as for `pid_start`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervisor_start: Option<u64>,
+    /// Never written by a supervisor: set when the state is read and the
+    /// container's process runs but its supervisor is dead (no logs,
+    /// ports, restarts or healthchecks). The next `up`, `start`, `stop` or
+    /// `down` stops it cleanly.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unsupervised: bool,
     #[serde(default)]
     pub exit_code: Option<i32>,
     #[serde(default)]
@@ -222,7 +235,10 @@ impl ContainerState {
             id: id.to_string(),
             status: Status::Created,
             pid: None,
+            pid_start: None,
             supervisor_pid: None,
+            supervisor_start: None,
+            unsupervised: false,
             exit_code: None,
             oom_killed: false,
             created_at: Utc::now(),

@@ -1,6 +1,20 @@
 //! What the CLI uses: start a container under a new supervisor, ask it for
 //! the state, stop or signal it — and cope when the supervisor is gone (the
 //! container is still found, shown and stoppable).
+//!
+//! A supervisor that died (`kill -9`, the OOM killer) leaves its container
+//! as one of two things, told apart by PID *and* start time (see
+//! [`liveness`]):
+//! - its process still runs: an orphan. [`status`] shows it running with
+//!   `unsupervised` set (nothing serves its ports, logs, restarts or
+//!   healthchecks any more, so `ps` shows no ports). It is not adopted
+//!   again: its output pipes died with the supervisor and a new supervisor
+//!   could not be its parent. The next `stop`/`down` stops it by PID with
+//!   its stop signal and grace period (tracing it to see its real exit
+//!   code) and cleans its engine state; the next `start`/`up` does the same
+//!   and starts it again under a new supervisor.
+//! - its process is gone too: exited, with exit code 255 (unknown, as
+//!   Docker shows a container whose end it did not see).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -13,6 +27,7 @@ use chrono::Utc;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use super::liveness::{self, UNKNOWN_EXIT};
 use super::protocol::{Request, Response};
 use super::{HOLD_ARG, SUPERVISE_ARG};
 use crate::runtime::{self, defaults, parse_signal, ContainerState, Roots, Status};
@@ -88,6 +103,13 @@ const SUPERVISOR_ALLOCATOR: [(&str, &str); 2] = [
 
 fn spawn_supervisor(exe: &Path, roots: &Roots, id: &str, hold: bool) -> Result<ContainerState> {
     let paths = roots.container(id);
+    // An orphan of a dead supervisor still holds the container: stop it
+    // first, so the new supervisor starts from a clean engine state.
+    if let Ok(state) = status(roots, id) {
+        if state.unsupervised {
+            stop(roots, id, None)?;
+        }
+    }
     let log_path = paths.dir.join("supervisor.log");
     let open_log = || {
         std::fs::OpenOptions::new()
@@ -149,17 +171,6 @@ fn spawn_supervisor(exe: &Path, roots: &Roots, id: &str, hold: bool) -> Result<C
     Ok(status(roots, id)?)
 }
 
-fn alive(pid: i32) -> bool {
-    // A zombie is not alive: look at the state letter in /proc/<pid>/stat.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .map(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
-            .unwrap_or(false),
-        Err(_) => false,
-    }
-}
-
 fn request(roots: &Roots, id: &str, req: &Request) -> Result<Option<Response>> {
     let sock = roots.container(id).control_socket();
     let Ok(mut conn) = UnixStream::connect(&sock) else {
@@ -203,27 +214,51 @@ fn request(roots: &Roots, id: &str, req: &Request) -> Result<Option<Response>> {
 }
 
 /// The container's state: from its supervisor when one runs, else from the
-/// state file, corrected when the supervisor died without recording it.
+/// state file, corrected when the supervisor died without recording it:
+/// a process still running is shown `unsupervised`, one gone as exited
+/// with an unknown code (255).
 pub fn status(roots: &Roots, id: &str) -> Result<ContainerState> {
     if let Some(Response::State(state)) = request(roots, id, &Request::Status)? {
         return Ok(*state);
     }
     let paths = roots.container(id);
     let mut state = paths.read_state()?;
-    let supervised = state.supervisor_pid.is_some_and(alive);
-    if !supervised && matches!(state.status, Status::Running | Status::Restarting) {
-        let running = state.pid.is_some_and(alive);
-        if !running {
+    Ok(correct(&mut state, Utc::now()).clone())
+}
+
+/// What [`status`] makes of a state file whose supervisor does not answer.
+fn correct(state: &mut ContainerState, now: chrono::DateTime<Utc>) -> &mut ContainerState {
+    let supervised = state
+        .supervisor_pid
+        .is_some_and(|p| liveness::is_alive(p, state.supervisor_start));
+    if supervised {
+        return state;
+    }
+    state.supervisor_pid = None;
+    state.supervisor_start = None;
+    let process = state.pid.filter(|p| liveness::is_alive(*p, state.pid_start));
+    match state.status {
+        Status::Running | Status::Restarting if process.is_some() => {
+            state.status = Status::Running;
+            state.unsupervised = true;
+        }
+        Status::Running | Status::Restarting => {
             state.status = Status::Exited;
             state.pid = None;
-            state.finished_at.get_or_insert_with(Utc::now);
+            state.pid_start = None;
+            state.paused = false;
+            state.exit_code = Some(UNKNOWN_EXIT);
+            state.finished_at.get_or_insert(now);
             if state.error.is_none() {
                 state.error = Some("its supervisor died; the exit code was not recorded".into());
             }
         }
-        state.supervisor_pid = None;
+        // A held process (created, waiting for `Start`) whose supervisor
+        // died: nothing runs it any more; `start` clears it.
+        Status::Created if process.is_some() => state.unsupervised = true,
+        Status::Created | Status::Exited => {}
     }
-    Ok(state)
+    state
 }
 
 /// Stops the container: stop signal, SIGKILL after the grace period; no
@@ -240,7 +275,12 @@ pub fn stop(roots: &Roots, id: &str, grace: Option<Duration>) -> Result<Containe
     match request(roots, id, &Request::Stop { grace_ms })? {
         Some(Response::Stopping) => {
             let deadline = Instant::now() + grace_total + Duration::from_secs(10);
-            while before.supervisor_pid.is_some_and(alive) || roots.container(id).control_socket().exists() {
+            let supervisor_alive = || {
+                before
+                    .supervisor_pid
+                    .is_some_and(|p| liveness::is_alive(p, before.supervisor_start))
+            };
+            while supervisor_alive() || roots.container(id).control_socket().exists() {
                 if Instant::now() > deadline {
                     return Err(SupervisorError::StopTimeout {
                         id: id.to_string(),
@@ -260,8 +300,11 @@ pub fn stop(roots: &Roots, id: &str, grace: Option<Duration>) -> Result<Containe
     }
 }
 
-/// Stops a container whose supervisor is gone: signals its init by PID,
-/// waits, kills, then removes the process' engine state.
+/// Stops a container whose supervisor is gone: signals its init by PID
+/// (thawed first if it was paused), waits its grace period, kills, records
+/// the exit code it saw (see [`liveness::stop_orphan`]), then removes the
+/// process' engine state (cgroups, libcontainer's record) and what the
+/// supervisor published.
 fn stop_unsupervised(
     roots: &Roots,
     id: &str,
@@ -270,33 +313,52 @@ fn stop_unsupervised(
 ) -> Result<ContainerState> {
     let paths = roots.container(id);
     let mut state = paths.read_state()?;
-    if let Some(pid) = state.pid.filter(|p| alive(*p)) {
+    correct(&mut state, Utc::now());
+    if let Some(pid) = state.pid.filter(|p| liveness::is_alive(*p, state.pid_start)) {
+        if state.paused {
+            let _ = runtime::cgroups::set_frozen(id, false);
+        }
         let sig = spec
             .stop_signal
             .as_deref()
             .or(spec.image.stop_signal.as_deref())
             .and_then(parse_signal)
             .unwrap_or(Signal::SIGTERM);
-        let _ = kill(Pid::from_raw(pid), sig);
-        let deadline = Instant::now() + grace;
-        while alive(pid) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
+        let (code, gone) = liveness::stop_orphan(pid, state.pid_start, sig, grace);
+        if !gone {
+            return Err(SupervisorError::StopTimeout {
+                id: id.to_string(),
+                waited: grace + Duration::from_secs(10),
+                pid: Some(pid),
+            });
         }
-        if alive(pid) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while alive(pid) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+        let was_running = state.status == Status::Running;
+        state.exit_code = if was_running {
+            Some(code.unwrap_or(UNKNOWN_EXIT))
+        } else {
+            state.exit_code
+        };
+        if was_running {
+            state.status = Status::Exited;
+            state.finished_at = Some(Utc::now());
+            state.oom_killed = runtime::cgroups::oom_killed(id);
+            let code = state.exit_code.unwrap_or(UNKNOWN_EXIT).to_string();
+            let _ = runtime::events::record(roots, id, "die", &spec.labels, &[("exitCode", code)]);
         }
     }
     runtime::delete::delete_engine_state(roots, id)?;
     super::services::teardown(&paths);
-    state.status = Status::Exited;
+    if state.status != Status::Created {
+        state.status = Status::Exited;
+        state.finished_at.get_or_insert_with(Utc::now);
+    }
     state.pid = None;
+    state.pid_start = None;
+    state.paused = false;
+    state.unsupervised = false;
     state.supervisor_pid = None;
+    state.supervisor_start = None;
     state.stopped_by_user = true;
-    state.finished_at = Some(Utc::now());
     paths.write_state(&state)?;
     Ok(state)
 }
@@ -341,7 +403,7 @@ pub fn signal(roots: &Roots, id: &str, signal: &str) -> Result<()> {
         }),
         None => {
             let state = status(roots, id)?;
-            match state.pid.filter(|p| alive(*p)) {
+            match state.pid.filter(|p| liveness::is_alive(*p, state.pid_start)) {
                 Some(pid) => kill(Pid::from_raw(pid), sig).map_err(|e| SupervisorError::Protocol {
                     id: id.to_string(),
                     detail: format!("signal {sig} to PID {pid}: {e}"),

@@ -38,12 +38,23 @@ impl Stream {
 }
 
 /// Appends records to the log, rotating it.
+///
+/// Writing never fails the caller: a record that cannot be written (the
+/// disk is full, an I/O error) is dropped and counted, and the first record
+/// written after that is a note from rcompose saying how many were lost.
+/// A partly written record is cut off again, so the file stays one JSON
+/// object per line.
 pub struct LogWriter {
     path: PathBuf,
     file: Option<File>,
     size: u64,
     config: LogConfig,
     pending: [Vec<u8>; 2],
+    /// Records dropped since the last one written, and why.
+    dropped: u64,
+    cause: Option<String>,
+    /// A change worth a line in the supervisor's own log.
+    news: Option<String>,
 }
 
 impl LogWriter {
@@ -56,11 +67,14 @@ impl LogWriter {
             size,
             config,
             pending: [Vec::new(), Vec::new()],
+            dropped: 0,
+            cause: None,
+            news: None,
         })
     }
 
     /// Takes bytes read from a stream; writes every complete line.
-    pub fn feed(&mut self, stream: Stream, data: &[u8]) -> std::io::Result<()> {
+    pub fn feed(&mut self, stream: Stream, data: &[u8]) {
         let idx = stream as usize;
         self.pending[idx].extend_from_slice(data);
         loop {
@@ -71,18 +85,55 @@ impl LogWriter {
                 _ => break,
             };
             let line: Vec<u8> = self.pending[idx].drain(..cut).collect();
-            self.write_record(stream, &line)?;
+            self.record(stream, &line);
         }
-        Ok(())
     }
 
     /// Writes what is left of a stream without a final newline (at its end).
-    pub fn flush_partial(&mut self, stream: Stream) -> std::io::Result<()> {
+    pub fn flush_partial(&mut self, stream: Stream) {
         let rest = std::mem::take(&mut self.pending[stream as usize]);
         if !rest.is_empty() {
-            self.write_record(stream, &rest)?;
+            self.record(stream, &rest);
         }
-        Ok(())
+    }
+
+    /// Records dropped so far (since the last one written).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// What changed since the last call (records started being dropped, or
+    /// writing works again), for the supervisor's own log.
+    pub fn take_news(&mut self) -> Option<String> {
+        self.news.take()
+    }
+
+    fn record(&mut self, stream: Stream, line: &[u8]) {
+        if self.dropped > 0 {
+            let note = format!(
+                "rcompose: {} log line(s) dropped: {}\n",
+                self.dropped,
+                self.cause.as_deref().unwrap_or("cannot write the log")
+            );
+            if self.write_record(Stream::Stderr, note.as_bytes()).is_err() {
+                self.dropped += 1;
+                return;
+            }
+            self.news = Some(format!(
+                "writing {} again; {} line(s) were dropped",
+                self.path.display(),
+                self.dropped
+            ));
+            self.dropped = 0;
+            self.cause = None;
+        }
+        if let Err(e) = self.write_record(stream, line) {
+            if self.dropped == 0 {
+                self.news = Some(format!("cannot write {}: {e}; dropping log lines", self.path.display()));
+            }
+            self.dropped += 1;
+            self.cause = Some(e.to_string());
+        }
     }
 
     fn write_record(&mut self, stream: Stream, line: &[u8]) -> std::io::Result<()> {
@@ -98,11 +149,20 @@ impl LogWriter {
                 self.rotate()?;
             }
         }
-        let file = match &mut self.file {
-            Some(f) => f,
-            None => return Ok(()),
+        if self.file.is_none() {
+            // A rotation that failed half-way: start a current file again.
+            let file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+            self.size = file.metadata()?.len();
+            self.file = Some(file);
+        }
+        let Some(file) = &mut self.file else {
+            return Ok(());
         };
-        file.write_all(&bytes)?;
+        if let Err(e) = file.write_all(&bytes) {
+            // Cut off what got written of this record.
+            let _ = file.set_len(self.size);
+            return Err(e);
+        }
         self.size += bytes.len() as u64;
         Ok(())
     }
@@ -149,10 +209,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c-json.log");
         let mut w = LogWriter::open(&path, LogConfig::default()).unwrap();
-        w.feed(Stream::Stdout, b"hel").unwrap();
-        w.feed(Stream::Stderr, b"oops\n").unwrap();
-        w.feed(Stream::Stdout, b"lo\nwor").unwrap();
-        w.flush_partial(Stream::Stdout).unwrap();
+        w.feed(Stream::Stdout, b"hel");
+        w.feed(Stream::Stderr, b"oops\n");
+        w.feed(Stream::Stdout, b"lo\nwor");
+        w.flush_partial(Stream::Stdout);
         let recs = read_log(&path).unwrap();
         let got: Vec<(&str, &str)> = recs.iter().map(|r| (r.log.as_str(), r.stream.as_str())).collect();
         assert_eq!(
@@ -169,8 +229,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c-json.log");
         let mut w = LogWriter::open(&path, LogConfig::default()).unwrap();
-        w.feed(Stream::Stdout, &vec![b'a'; MAX_LINE + 10]).unwrap();
-        w.flush_partial(Stream::Stdout).unwrap();
+        w.feed(Stream::Stdout, &vec![b'a'; MAX_LINE + 10]);
+        w.flush_partial(Stream::Stdout);
         let recs = read_log(&path).unwrap();
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[0].log.len(), MAX_LINE);
@@ -186,7 +246,7 @@ mod tests {
         };
         let mut w = LogWriter::open(&path, config).unwrap();
         for i in 0..40 {
-            w.feed(Stream::Stdout, format!("line {i}\n").as_bytes()).unwrap();
+            w.feed(Stream::Stdout, format!("line {i}\n").as_bytes());
         }
         let mut names: Vec<String> = fs::read_dir(dir.path())
             .unwrap()
@@ -199,5 +259,33 @@ mod tests {
         }
         let last = read_log(&path).unwrap();
         assert_eq!(last.last().unwrap().log, "line 39\n");
+    }
+
+    /// /dev/full fails every write with ENOSPC, as a full disk does.
+    #[test]
+    fn lines_that_cannot_be_written_are_dropped_counted_and_reported() {
+        let mut w = LogWriter::open(Path::new("/dev/full"), LogConfig::default()).unwrap();
+        w.feed(Stream::Stdout, b"one\ntwo\n");
+        w.flush_partial(Stream::Stdout);
+        assert_eq!(w.dropped(), 2);
+        assert!(w.take_news().unwrap().contains("dropping log lines"));
+        assert_eq!(w.take_news(), None);
+
+        // Space again (here: the writer pointed at a real file).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        w.path = path.clone();
+        w.file = Some(OpenOptions::new().create(true).append(true).open(&path).unwrap());
+        w.size = 0;
+        w.feed(Stream::Stdout, b"three\n");
+        assert_eq!(w.dropped(), 0);
+        assert!(w.take_news().unwrap().contains("2 line(s) were dropped"));
+        let recs = read_log(&path).unwrap();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].stream, "stderr");
+        assert!(recs[0]
+            .log
+            .starts_with("rcompose: 2 log line(s) dropped: No space left on device"));
+        assert_eq!(recs[1].log, "three\n");
     }
 }

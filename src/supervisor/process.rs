@@ -28,6 +28,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, setsid, ForkResult, Pid};
 
 use super::health::{self, Monitor};
+use super::liveness;
 use super::logs::{LogWriter, Stream};
 use super::protocol::{Request, Response};
 use super::restart;
@@ -53,14 +54,14 @@ pub fn main(roots: Roots, id: &str, hold: bool) -> i32 {
     let (ready_r, ready_w) = match pipe2(OFlag::O_CLOEXEC) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("supervisor for {id}: cannot create a pipe: {e}");
+            note!("supervisor for {id}: cannot create a pipe: {e}");
             return 1;
         }
     };
     // SAFETY: called first thing in a freshly exec'd, single-threaded process.
     match unsafe { fork() } {
         Err(e) => {
-            eprintln!("supervisor for {id}: cannot fork: {e}");
+            note!("supervisor for {id}: cannot fork: {e}");
             1
         }
         Ok(ForkResult::Parent { .. }) => {
@@ -84,9 +85,9 @@ pub fn main(roots: Roots, id: &str, hold: bool) -> i32 {
                 None => {
                     let msg = answer.trim();
                     if msg.is_empty() {
-                        eprintln!("supervisor for {id} exited before starting the container");
+                        note!("supervisor for {id} exited before starting the container");
                     } else {
-                        eprintln!("{msg}");
+                        note!("{msg}");
                     }
                     1
                 }
@@ -153,7 +154,21 @@ struct Supervisor {
     /// A writer on the stdin FIFO that keeps a `stdin_open` container's
     /// input open (not for `stdin_once`).
     stdin_keeper: Option<File>,
+    /// The state could not be written (a full disk): when to try again.
+    unsaved: Option<Retry>,
 }
+
+/// A state write to try again: the backoff doubles from 100 ms to 5 s.
+struct Retry {
+    at: Instant,
+    delay: Duration,
+}
+
+const SAVE_RETRY_FIRST: Duration = Duration::from_millis(100);
+const SAVE_RETRY_MAX: Duration = Duration::from_secs(5);
+/// How long the last state write (the container's end) is tried before
+/// the supervisor exits without it.
+const FINAL_SAVE_PATIENCE: Duration = Duration::from_secs(10);
 
 /// How a held container's wait ended.
 enum Release {
@@ -169,6 +184,8 @@ impl Supervisor {
         let spec = paths.read_spec().map_err(|e| e.to_string())?;
         let mut state = paths.read_state().map_err(|e| e.to_string())?;
         state.supervisor_pid = Some(std::process::id() as i32);
+        state.supervisor_start = liveness::start_time(std::process::id() as i32);
+        state.unsupervised = false;
         state.stopped_by_user = false;
         state.error = None;
 
@@ -203,6 +220,7 @@ impl Supervisor {
             network,
             hold: false,
             stdin_keeper: None,
+            unsaved: None,
         })
     }
 
@@ -223,13 +241,78 @@ impl Supervisor {
     /// Appends to the engine's event log (`rcompose events`).
     fn event(&self, action: &str, extra: &[(&str, String)]) {
         if let Err(e) = runtime::events::record(&self.roots, &self.spec.id, action, &self.spec.labels, extra) {
-            eprintln!("supervisor for {}: recording event {action}: {e}", self.spec.id);
+            note!("supervisor for {}: recording event {action}: {e}", self.spec.id);
         }
     }
 
-    fn save(&self) {
-        if let Err(e) = self.paths.write_state(&self.state) {
-            eprintln!("supervisor for {}: {e}", self.spec.id);
+    /// Writes the state file. A failure is never fatal: the write is tried
+    /// again with backoff (see [`Self::retry_save`]) while the container
+    /// stays supervised.
+    fn save(&mut self) {
+        match self.paths.write_state(&self.state) {
+            Ok(()) => {
+                if self.unsaved.take().is_some() {
+                    note!("supervisor for {}: the state file is written again", self.spec.id);
+                }
+            }
+            Err(e) => {
+                let delay = match &self.unsaved {
+                    None => {
+                        note!("supervisor for {}: {e}; trying again", self.spec.id);
+                        SAVE_RETRY_FIRST
+                    }
+                    Some(r) => (r.delay * 2).min(SAVE_RETRY_MAX),
+                };
+                self.unsaved = Some(Retry {
+                    at: Instant::now() + delay,
+                    delay,
+                });
+            }
+        }
+    }
+
+    /// Tries a failed state write again when its time has come.
+    fn retry_save(&mut self) {
+        if self.unsaved.as_ref().is_some_and(|r| Instant::now() >= r.at) {
+            self.save();
+        }
+    }
+
+    /// `timeout`, shortened to the next state write retry.
+    fn with_retry(&self, timeout: PollTimeout) -> PollTimeout {
+        let Some(r) = &self.unsaved else { return timeout };
+        let ms = r.at.saturating_duration_since(Instant::now()).as_millis().min(60_000) as i32;
+        let ms = PollTimeout::try_from(ms.max(1)).unwrap_or(PollTimeout::MAX);
+        if timeout == PollTimeout::NONE || ms < timeout {
+            ms
+        } else {
+            timeout
+        }
+    }
+
+    /// The last write of the state (the container is down): tried for a
+    /// while, since no supervisor will be left to write it.
+    fn save_final(&mut self) {
+        let deadline = Instant::now() + FINAL_SAVE_PATIENCE;
+        self.save();
+        while let Some(r) = &self.unsaved {
+            if Instant::now() >= deadline {
+                note!(
+                    "supervisor for {}: giving up writing the state file; `rcompose ps` will show exit code 255",
+                    self.spec.id
+                );
+                return;
+            }
+            std::thread::sleep(r.delay);
+            self.save();
+        }
+    }
+
+    /// Reports in the supervisor's own log when the container's log starts
+    /// or stops dropping lines.
+    fn log_news(&mut self) {
+        if let Some(news) = self.log.take_news() {
+            note!("supervisor for {}: {news}", self.spec.id);
         }
     }
 
@@ -243,6 +326,7 @@ impl Supervisor {
                 Err(msg) => {
                     self.state.error = Some(msg.clone());
                     self.state.supervisor_pid = None;
+                    self.state.supervisor_start = None;
                     self.save();
                     let _ = fs::remove_file(self.paths.control_socket());
                     report(ready, &msg);
@@ -262,6 +346,7 @@ impl Supervisor {
                     // Never ran: back to `created`, as before the hold.
                     self.state.status = Status::Created;
                     self.state.pid = None;
+                    self.state.pid_start = None;
                     break;
                 }
                 Ok(Some(code)) => {
@@ -277,6 +362,7 @@ impl Supervisor {
             };
             self.state.status = Status::Exited;
             self.state.pid = None;
+            self.state.pid_start = None;
             self.state.paused = false;
             self.state.exit_code = Some(code);
             self.state.finished_at = Some(Utc::now());
@@ -305,7 +391,8 @@ impl Supervisor {
         }
         services::teardown(&self.paths);
         self.state.supervisor_pid = None;
-        self.save();
+        self.state.supervisor_start = None;
+        self.save_final();
         let _ = fs::remove_file(self.paths.control_socket());
         0
     }
@@ -317,8 +404,10 @@ impl Supervisor {
             if now >= until {
                 return true;
             }
-            let timeout =
-                PollTimeout::try_from((until - now).as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX);
+            self.retry_save();
+            let timeout = self.with_retry(
+                PollTimeout::try_from((until - now).as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX),
+            );
             let mut fds = [
                 PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
                 PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
@@ -404,6 +493,7 @@ impl Supervisor {
         let mut release_conn = None;
         if std::mem::take(&mut self.hold) {
             self.state.pid = Some(pid);
+            self.state.pid_start = liveness::start_time(pid);
             self.save();
             report(ready, "ok");
             match self.hold_until_released(pid) {
@@ -428,6 +518,7 @@ impl Supervisor {
         }
         self.state.status = Status::Running;
         self.state.pid = Some(pid);
+        self.state.pid_start = liveness::start_time(pid);
         self.state.started_at = Some(Utc::now());
         self.state.exit_code = None;
         self.state.oom_killed = false;
@@ -452,7 +543,8 @@ impl Supervisor {
             {
                 break;
             }
-            let mut timeout = self.poll_timeout(exit.is_some());
+            self.retry_save();
+            let mut timeout = self.with_retry(self.poll_timeout(exit.is_some()));
             if let Some(h) = health.as_ref().filter(|_| exit.is_none()) {
                 let ms = h
                     .deadline()
@@ -514,7 +606,7 @@ impl Supervisor {
                     let stream = if *i == 0 { Stream::Stdout } else { Stream::Stderr };
                     if !self.pump(&mut outs[*i], stream) {
                         outs[*i] = None;
-                        let _ = self.log.flush_partial(stream);
+                        self.log.flush_partial(stream);
                     }
                 }
             }
@@ -543,11 +635,12 @@ impl Supervisor {
                 _ => {}
             }
         }
-        let _ = self.log.flush_partial(Stream::Stdout);
-        let _ = self.log.flush_partial(Stream::Stderr);
+        self.log.flush_partial(Stream::Stdout);
+        self.log.flush_partial(Stream::Stderr);
+        self.log_news();
         self.state.oom_killed = cgroups::oom_killed(&id);
         if let Err(e) = runtime::delete::delete_engine_state(&self.roots, &id) {
-            eprintln!("supervisor for {id}: {e}");
+            note!("supervisor for {id}: {e}");
         }
         runtime::create::reap_zombies();
         Ok(Some(exit.unwrap_or(137)))
@@ -556,11 +649,13 @@ impl Supervisor {
     /// Serves the control socket while the created process waits to run.
     fn hold_until_released(&mut self, pid: i32) -> Release {
         loop {
+            self.retry_save();
+            let timeout = self.with_retry(PollTimeout::from(1000u16));
             let mut fds = [
                 PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
                 PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
             ];
-            let _ = poll(&mut fds, PollTimeout::from(1000u16));
+            let _ = poll(&mut fds, timeout);
             let readable = |f: &PollFd| f.revents().is_some_and(|r| r.intersects(PollFlags::POLLIN));
             let (sig, conn) = (readable(&fds[0]), readable(&fds[1]));
             if sig {
@@ -632,9 +727,8 @@ impl Supervisor {
         match nix::unistd::read(f.as_fd(), &mut buf) {
             Ok(0) => false,
             Ok(n) => {
-                if let Err(e) = self.log.feed(stream, &buf[..n]) {
-                    eprintln!("supervisor for {}: writing the log: {e}", self.spec.id);
-                }
+                self.log.feed(stream, &buf[..n]);
+                self.log_news();
                 true
             }
             Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => true,

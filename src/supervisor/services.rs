@@ -98,7 +98,7 @@ pub fn teardown(paths: &ContainerPaths) {
 pub fn publish_record(services: &NetworkServices) {
     if let (Some(dns), Some(ep)) = (&services.dns, &services.endpoint) {
         if let Err(e) = source::publish(&dns.records_dir, ep) {
-            eprintln!("publishing the DNS record of {}: {e}", ep.container);
+            note!("publishing the DNS record of {}: {e}", ep.container);
         }
     }
 }
