@@ -474,14 +474,12 @@ impl Builder<'_> {
     /// `--chown` as uid and gid, names looked up in the stage's
     /// `/etc/passwd` and `/etc/group`.
     fn owner(&self, image: &StageImage, spec: &str) -> Result<(u32, u32)> {
-        let read = |name: &str| -> Option<String> {
+        let read = |name: &str| {
             image
-                .lower_dirs(self.store)
-                .ok()?
-                .iter()
-                .find_map(|d| std::fs::read_to_string(d.join(name)).ok())
+                .read_file(self.store, name)
+                .map_err(|e| BuildError::new(format!("--chown={spec}: {e}")))
         };
-        let (passwd, group) = (read("etc/passwd"), read("etc/group"));
+        let (passwd, group) = (read("etc/passwd")?, read("etc/group")?);
         let user = runtime::user::resolve(Some(spec), &[], passwd.as_deref(), group.as_deref())
             .map_err(|e| BuildError::new(format!("--chown={spec}: {e}")))?;
         Ok((user.uid, user.gid))

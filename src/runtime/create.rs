@@ -101,8 +101,8 @@ pub fn prepare_with_files(roots: &Roots, spec: &ContainerSpec, files: &[Injected
 fn write_oci_config(roots: &Roots, spec: &ContainerSpec) -> Result<()> {
     let paths = roots.container(&spec.id);
     let rootfs_dir = paths.rootfs();
-    let passwd = rootfs::read_image_file(&rootfs_dir, "etc/passwd");
-    let group = rootfs::read_image_file(&rootfs_dir, "etc/group");
+    let passwd = user::read_file(&rootfs_dir, "etc/passwd")?;
+    let group = user::read_file(&rootfs_dir, "etc/group")?;
     let user_spec = spec.user.as_deref().or(spec.image.user.as_deref());
     let exec_user = user::resolve(user_spec, &spec.group_add, passwd.as_deref(), group.as_deref())?;
     let inputs = SpecInputs {

@@ -161,17 +161,6 @@ pub fn write_etc_files(paths: &ContainerPaths, spec: &ContainerSpec) -> Result<(
     Ok(())
 }
 
-/// A file of the image, read through the mounted rootfs without following a
-/// symlink out of it (`None` if absent).
-pub fn read_image_file(rootfs: &Path, rel: &str) -> Option<String> {
-    let path = rootfs.join(rel.trim_start_matches('/'));
-    let meta = fs::symlink_metadata(&path).ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    fs::read_to_string(path).ok()
-}
-
 /// Fills each empty named volume with the image's content at its target, as
 /// Docker does on first mount (not with `nocopy`).
 pub fn populate_volumes(paths: &ContainerPaths, spec: &ContainerSpec) -> Result<()> {
