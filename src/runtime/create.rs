@@ -75,7 +75,7 @@ pub fn prepare_with_files(roots: &Roots, spec: &ContainerSpec, files: &[Injected
     if paths.dir.exists() {
         return Err(RuntimeError::Exists { id: spec.id.clone() });
     }
-    fs::create_dir_all(&paths.dir).map_err(|e| RuntimeError::io("failed to create", &paths.dir, e))?;
+    crate::store::private_dir(&paths.dir).map_err(RuntimeError::Store)?;
     let result = (|| {
         let mut spec = spec.clone();
         spec.mounts.extend(files::write(&paths, files)?);
@@ -133,7 +133,7 @@ pub fn create(roots: &Roots, id: &str, stdio: Stdio) -> Result<i32> {
         });
     }
     let engine_root = roots.engine_root();
-    fs::create_dir_all(&engine_root).map_err(|e| RuntimeError::io("failed to create", &engine_root, e))?;
+    crate::store::private_dir(&engine_root).map_err(RuntimeError::Store)?;
     // A previous process of this container (killed supervisor, crash) may
     // have left libcontainer's state behind.
     super::delete::delete_engine_state(roots, id)?;

@@ -3,7 +3,7 @@
 //! `max-size`/`max-file` rotation (`<id>-json.log`, `.1`, `.2`, …).
 //! Lines longer than 16 KiB are split, as Docker does.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -48,7 +48,7 @@ pub struct LogWriter {
 
 impl LogWriter {
     pub fn open(path: &Path, config: LogConfig) -> std::io::Result<LogWriter> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = crate::store::open_private_append(path)?;
         let size = file.metadata()?.len();
         Ok(LogWriter {
             path: path.to_path_buf(),
@@ -120,7 +120,7 @@ impl LogWriter {
             }
             fs::rename(&self.path, numbered(1)).or_else(ignore_missing)?;
         }
-        self.file = Some(OpenOptions::new().create(true).append(true).open(&self.path)?);
+        self.file = Some(crate::store::open_private_append(&self.path)?);
         self.size = 0;
         Ok(())
     }
