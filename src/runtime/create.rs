@@ -167,6 +167,9 @@ pub fn create(roots: &Roots, id: &str, stdio: Stdio) -> Result<i32> {
         }
         built.map_err(|e| RuntimeError::engine(id, "create", chain(&e)))?
     };
+    // libcontainer makes its directory (its copy of the config, the notify
+    // socket) with the umask's modes: make it root-only like the rest.
+    crate::store::private_dir(&engine_root.join(id)).map_err(RuntimeError::Store)?;
     container
         .pid()
         .map(|p| p.as_raw())
