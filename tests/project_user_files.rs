@@ -141,11 +141,19 @@ fn user_names_resolve_inside_the_image_never_through_the_host() {
         }
         std::fs::write(r.join("etc/passwd"), passwd).unwrap();
     });
+    // COPY --chown looks the name up in the base image's layers.
+    let ctx = p.project_dir.join("chown");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("f"), "owned\n").unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM prm-link:test\nCOPY --chown=trap:trap f /f\n").unwrap();
     p.compose(
         r#"
 services:
   link:
     image: prm-link:test
+    command: ["sleep", "1000"]
+  chown:
+    build: ./chown
     command: ["sleep", "1000"]
   etc:
     image: prm-etc:test
@@ -161,7 +169,9 @@ networks:
         - subnet: SUBNET
 "#,
     );
-    p.ok(&["up", "-d", "link", "etc", "plain"]);
+    p.ok(&["up", "-d", "link", "etc", "plain", "chown"]);
+    let (out, _) = p.ok(&["exec", "-T", "chown", "stat", "-c", "%u:%g", "/f"]);
+    assert_eq!(out.trim(), "1111:1111", "COPY --chown resolved the name through the host's file");
 
     let (ok, out) = rc_timeout(&p, &["exec", "-T", "-u", "trap", "link", "id"], 60);
     assert!(ok, "exec -u trap: {out}");
