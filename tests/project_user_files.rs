@@ -145,7 +145,11 @@ fn user_names_resolve_inside_the_image_never_through_the_host() {
     let ctx = p.project_dir.join("chown");
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(ctx.join("f"), "owned\n").unwrap();
-    std::fs::write(ctx.join("Dockerfile"), "FROM prm-link:test\nCOPY --chown=trap:trap f /f\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM prm-link:test\nCOPY --chown=trap:trap f /f\n",
+    )
+    .unwrap();
     p.compose(
         r#"
 services:
@@ -171,7 +175,11 @@ networks:
     );
     p.ok(&["up", "-d", "link", "etc", "plain", "chown"]);
     let (out, _) = p.ok(&["exec", "-T", "chown", "stat", "-c", "%u:%g", "/f"]);
-    assert_eq!(out.trim(), "1111:1111", "COPY --chown resolved the name through the host's file");
+    assert_eq!(
+        out.trim(),
+        "1111:1111",
+        "COPY --chown resolved the name through the host's file"
+    );
 
     let (ok, out) = rc_timeout(&p, &["exec", "-T", "-u", "trap", "link", "id"], 60);
     assert!(ok, "exec -u trap: {out}");
