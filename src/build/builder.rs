@@ -513,7 +513,11 @@ impl Builder<'_> {
         let tree = ImageTree::new(image.lower_dirs(self.store)?);
         let read = |name: &str| -> Option<String> {
             let found = tree.resolve(name).ok()?;
-            let entry = found.entry.filter(|e| e.meta.is_file())?;
+            // Regular files only, of a sane size: a FIFO would block, a
+            // huge file is no user database.
+            let entry = found
+                .entry
+                .filter(|e| e.meta.is_file() && e.meta.len() <= crate::store::MAX_IN_ROOT_FILE)?;
             std::fs::read_to_string(entry.layer.join(&found.rel)).ok()
         };
         let (passwd, group) = (read("/etc/passwd"), read("/etc/group"));

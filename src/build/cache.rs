@@ -57,20 +57,17 @@ impl Cache {
     /// rebuild next time.
     pub fn put(&self, key: &str, entry: &Entry) {
         let Ok(bytes) = serde_json::to_vec(entry) else { return };
-        if fs::create_dir_all(&self.dir).is_err() {
+        if crate::store::private_dir(&self.dir).is_err() {
             return;
         }
-        let tmp = self.dir.join(crate::store::temp_name(".entry-"));
-        if fs::write(&tmp, bytes).is_ok() && fs::rename(&tmp, self.dir.join(format!("{key}.json"))).is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
+        let _ = crate::store::atomic_write(&self.dir.join(format!("{key}.json")), &bytes);
     }
 
     /// A scratch directory for staging files or mounting a stage's root,
     /// on the same file system as the store.
     pub fn scratch(&self) -> std::io::Result<PathBuf> {
         let dir = self.dir.join(crate::store::temp_name("tmp-"));
-        fs::create_dir_all(&dir)?;
+        crate::store::private_dir(&dir).map_err(std::io::Error::other)?;
         Ok(dir)
     }
 }

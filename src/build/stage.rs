@@ -215,6 +215,26 @@ impl StageImage {
         Ok(dirs)
     }
 
+    /// A small file of the image (`etc/passwd`), read from its layers
+    /// without a mount: the topmost layer that has it wins, each read
+    /// resolved inside that layer ([`crate::store::read_in_root`]: a
+    /// symlink never leads to the host, a FIFO never blocks). A whiteout
+    /// (a character device in an unpacked layer) means deleted. Unlike an
+    /// overlay mount, a symlink into a lower layer reads as missing there.
+    pub fn read_file(&self, store: &ImageStore, name: &str) -> Result<Option<String>> {
+        for layer in self.lower_dirs(store)? {
+            match crate::store::read_in_root_path(&layer, name) {
+                Ok(Some(data)) => return Ok(Some(String::from_utf8_lossy(&data).into_owned())),
+                Ok(None) => continue,
+                Err(crate::store::StoreError::NotRegular { kind, .. }) if kind == crate::store::CHAR_DEVICE => {
+                    return Ok(None)
+                }
+                Err(e) => return Err(BuildError::new(e.to_string())),
+            }
+        }
+        Ok(None)
+    }
+
     /// Writes the image (config, manifest) to the store under `tags`;
     /// returns its ID.
     pub fn commit(&self, store: &ImageStore, tags: &[Reference], labels: &BTreeMap<String, String>) -> Result<Digest> {

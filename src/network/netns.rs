@@ -8,6 +8,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -46,12 +47,13 @@ pub fn create(path: &Path) -> Result<bool> {
         return Ok(false);
     }
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(|e| ns_err(dir, "create directory", e))?;
+        crate::store::private_dir(dir).map_err(|e| ns_err(dir, "create directory", std::io::Error::other(e)))?;
     }
     OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(crate::store::FILE_MODE)
         .open(path)
         .map_err(|e| ns_err(path, "create file", e))?;
     let made = std::thread::scope(|s| {

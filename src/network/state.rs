@@ -6,7 +6,8 @@
 //! - `$RCOMPOSE_RUN/dns/<container>.json`: what a running container answers
 //!   to in DNS (`dns::records`).
 //!
-//! Writes are atomic (temp file + rename): readers see the old or the new
+//! Files are private (0600 in 0700 directories, DESIGN.md §5). Writes are
+//! atomic (temp file + rename): readers see the old or the new
 //! file, never a torn one. They are not fsync'd: the files describe live
 //! kernel state that a reboot clears anyway. The locking and atomic-write
 //! helpers are private here until the shared `store` module lands; they do
@@ -15,6 +16,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -124,7 +126,7 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
 /// directory, then rename), creating the directory if needed.
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(|e| state_err(dir, "create directory", e))?;
+    crate::store::private_dir(dir).map_err(|e| state_err(dir, "create directory", e))?;
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| state_err(path, "serialize", e))?;
     let name = path
         .file_name()
@@ -132,7 +134,12 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(crate::store::FILE_MODE)
+            .open(&tmp)?;
         f.write_all(&bytes)?;
         fs::rename(&tmp, path)
     };
@@ -159,12 +166,13 @@ impl FileLock {
     pub fn acquire(path: &Path) -> Result<FileLock> {
         let lock_path = path.with_extension("lock");
         if let Some(dir) = lock_path.parent() {
-            fs::create_dir_all(dir).map_err(|e| state_err(dir, "create directory", e))?;
+            crate::store::private_dir(dir).map_err(|e| state_err(dir, "create directory", e))?;
         }
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(crate::store::FILE_MODE)
             .open(&lock_path)
             .map_err(|e| state_err(&lock_path, "open lock", e))?;
         loop {

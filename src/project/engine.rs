@@ -39,6 +39,9 @@ impl Engine {
     }
 
     pub fn new(roots: Roots, exe: PathBuf) -> Result<Engine> {
+        // Root-only state (DESIGN.md §5); opening the image store does the
+        // same for the state root.
+        crate::store::secure_run_root(&roots.run)?;
         let images = ImageStore::open(&roots.root)?;
         let networking = Networking::new(NetworkPaths::new(&roots.root, &roots.run));
         let volumes = VolumeStore::new(&roots.root);

@@ -14,10 +14,6 @@ pub fn project_lock(engine: &Engine, project: &str) -> Result<Lock> {
     // `-p`, `COMPOSE_PROJECT_NAME`), only a valid one is turned into a path.
     crate::compose::discover::check_project_name(project).map_err(ProjectError::InvalidProjectName)?;
     let dir = engine.roots.root.join("projects");
-    std::fs::create_dir_all(&dir).map_err(|source| ProjectError::Io {
-        action: "cannot create",
-        path: dir.clone(),
-        source,
-    })?;
+    crate::store::private_dir(&dir)?;
     Ok(Lock::exclusive(&dir.join(format!("{project}.lock")))?)
 }

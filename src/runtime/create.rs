@@ -78,7 +78,7 @@ pub fn prepare_with_files(roots: &Roots, spec: &ContainerSpec, files: &[Injected
     if paths.dir.exists() {
         return Err(RuntimeError::Exists { id: spec.id.clone() });
     }
-    fs::create_dir_all(&paths.dir).map_err(|e| RuntimeError::io("failed to create", &paths.dir, e))?;
+    crate::store::private_dir(&paths.dir).map_err(RuntimeError::Store)?;
     let result = (|| {
         let mut spec = spec.clone();
         spec.mounts.extend(files::write(&paths, files)?);
@@ -105,8 +105,8 @@ pub fn prepare_with_files(roots: &Roots, spec: &ContainerSpec, files: &[Injected
 fn write_oci_config(roots: &Roots, spec: &ContainerSpec) -> Result<()> {
     let paths = roots.container(&spec.id);
     let rootfs_dir = paths.rootfs();
-    let passwd = rootfs::read_image_file(&rootfs_dir, "etc/passwd");
-    let group = rootfs::read_image_file(&rootfs_dir, "etc/group");
+    let passwd = user::read_file(&rootfs_dir, "etc/passwd")?;
+    let group = user::read_file(&rootfs_dir, "etc/group")?;
     let user_spec = spec.user.as_deref().or(spec.image.user.as_deref());
     let exec_user = user::resolve(user_spec, &spec.group_add, passwd.as_deref(), group.as_deref())?;
     let inputs = SpecInputs {
@@ -150,7 +150,7 @@ pub fn create(roots: &Roots, id: &str, stdio: Stdio) -> Result<i32> {
         });
     }
     let engine_root = roots.engine_root();
-    fs::create_dir_all(&engine_root).map_err(|e| RuntimeError::io("failed to create", &engine_root, e))?;
+    crate::store::private_dir(&engine_root).map_err(RuntimeError::Store)?;
     // A previous process of this container (killed supervisor, crash) may
     // have left libcontainer's state behind.
     super::delete::delete_engine_state(roots, id)?;
@@ -184,6 +184,9 @@ pub fn create(roots: &Roots, id: &str, stdio: Stdio) -> Result<i32> {
         }
         built.map_err(|e| engine_failure(id, &chain(&e)))?
     };
+    // libcontainer makes its directory (its copy of the config, the notify
+    // socket) with the umask's modes: make it root-only like the rest.
+    crate::store::private_dir(&engine_root.join(id)).map_err(RuntimeError::Store)?;
     let pid = container
         .pid()
         .map(|p| p.as_raw())

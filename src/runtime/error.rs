@@ -21,6 +21,12 @@ pub enum RuntimeError {
     #[error("unable to find group {group:?}: no matching entry in the image's /etc/group; use a numeric gid or a group the image defines")]
     UnknownGroup { group: String },
 
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+
+    #[error("cannot look up the container's user: {0}")]
+    UserFile(#[source] crate::store::StoreError),
+
     #[error("unknown capability {name:?}: use a Linux capability name such as NET_ADMIN or CAP_NET_ADMIN, or ALL")]
     UnknownCapability { name: String },
 

@@ -10,7 +10,7 @@
 //! past [`MAX_BYTES`]; a reader that sees it shrink starts again from the top.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
@@ -59,12 +59,12 @@ pub fn record(
     line.push(b'\n');
     let path = log_path(roots);
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
+        crate::store::private_dir(dir).map_err(std::io::Error::other)?;
     }
     if fs::metadata(&path).is_ok_and(|m| m.len() > MAX_BYTES) {
         let _ = fs::rename(&path, path.with_extension("jsonl.1"));
     }
-    let mut f = OpenOptions::new().create(true).append(true).open(&path)?;
+    let mut f = crate::store::open_private_append(&path)?;
     f.write_all(&line)
 }
 

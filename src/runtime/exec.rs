@@ -25,7 +25,7 @@
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -196,8 +196,8 @@ fn prepare(roots: &Roots, id: &str, request: &ExecRequest) -> Result<Prepared> {
     let container_root = proc_dir.join("root");
     let (uid, gid, groups, home) = match &request.user {
         Some(u) if !u.is_empty() => {
-            let passwd = fs::read_to_string(container_root.join("etc/passwd")).ok();
-            let group = fs::read_to_string(container_root.join("etc/group")).ok();
+            let passwd = user::read_file_at(root.as_fd(), &container_root, "etc/passwd")?;
+            let group = user::read_file_at(root.as_fd(), &container_root, "etc/group")?;
             let eu = user::resolve(Some(u), &[], passwd.as_deref(), group.as_deref())?;
             (eu.uid, eu.gid, eu.additional_gids, Some(eu.home))
         }

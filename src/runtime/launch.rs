@@ -90,7 +90,7 @@ pub(crate) fn write_engine_bundle(paths: &ContainerPaths, cache_dir: &Path, oci:
     }
     engine.set_annotations(Some(annotations));
     let dir = paths.dir.join(DIR);
-    std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("failed to create", &dir, e))?;
+    crate::store::private_dir(&dir).map_err(RuntimeError::Store)?;
     write_json(&dir.join("config.json"), &engine)
 }
 

@@ -19,7 +19,7 @@ use nix::sys::stat::Mode;
 use super::config::{ContainerSpec, DnsConfig, MountSpec};
 use super::error::{Result, RuntimeError};
 use super::spec::hostname;
-use super::state::{atomic_write, ContainerPaths};
+use super::state::{atomic_write_mode, ContainerPaths};
 
 /// Mounts the overlay at `paths.rootfs()`.
 pub fn mount_rootfs(paths: &ContainerPaths, lower_dirs: &[PathBuf]) -> Result<()> {
@@ -29,8 +29,14 @@ pub fn mount_rootfs(paths: &ContainerPaths, lower_dirs: &[PathBuf]) -> Result<()
             what: "the image has no layers (no lower directories for the root filesystem)".into(),
         });
     }
-    for dir in [paths.rootfs(), paths.upper(), paths.work()] {
-        fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("failed to create", &dir, e))?;
+    // The upper directory's mode is the mode of `/` inside: 0755, as the
+    // image's root usually is, so that non-root users in it can enter `/`.
+    for (dir, mode) in [
+        (paths.rootfs(), crate::store::DIR_MODE),
+        (paths.upper(), crate::store::SHARED_DIR_MODE),
+        (paths.work(), crate::store::DIR_MODE),
+    ] {
+        crate::store::dir_with_mode(&dir, mode).map_err(RuntimeError::Store)?;
     }
     let mut fds: Vec<OwnedFd> = Vec::with_capacity(lower_dirs.len());
     for dir in lower_dirs {
@@ -155,21 +161,12 @@ pub fn resolv_conf(dns: &DnsConfig, host_resolv_conf: &str) -> String {
 /// Writes the three files that are bind-mounted into `/etc`.
 pub fn write_etc_files(paths: &ContainerPaths, spec: &ContainerSpec) -> Result<()> {
     let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    atomic_write(&paths.hosts(), hosts_file(spec).as_bytes())?;
-    atomic_write(&paths.hostname(), format!("{}\n", hostname(spec)).as_bytes())?;
-    atomic_write(&paths.resolv_conf(), resolv_conf(&spec.dns, &host).as_bytes())?;
+    // Bind-mounted into the container: its non-root users read them.
+    let shared = crate::store::SHARED_FILE_MODE;
+    atomic_write_mode(&paths.hosts(), hosts_file(spec).as_bytes(), shared)?;
+    atomic_write_mode(&paths.hostname(), format!("{}\n", hostname(spec)).as_bytes(), shared)?;
+    atomic_write_mode(&paths.resolv_conf(), resolv_conf(&spec.dns, &host).as_bytes(), shared)?;
     Ok(())
-}
-
-/// A file of the image, read through the mounted rootfs without following a
-/// symlink out of it (`None` if absent).
-pub fn read_image_file(rootfs: &Path, rel: &str) -> Option<String> {
-    let path = rootfs.join(rel.trim_start_matches('/'));
-    let meta = fs::symlink_metadata(&path).ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    fs::read_to_string(path).ok()
 }
 
 /// Fills each empty named volume with the image's content at its target, as

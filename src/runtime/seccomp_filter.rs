@@ -144,7 +144,13 @@ impl Filter {
         let dir = path.parent().unwrap_or(Path::new("."));
         let tmp = dir.join(crate::store::temp_name(".bpf-"));
         let result = (|| {
-            File::create(&tmp)?.write_all(&bytes)?;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(crate::store::FILE_MODE)
+                .open(&tmp)?
+                .write_all(&bytes)?;
             fs::rename(&tmp, path)
         })();
         if result.is_err() {
@@ -187,7 +193,7 @@ pub fn cached(cache_dir: &Path, seccomp: &LinuxSeccomp) -> Result<(String, Filte
         return Ok((digest, filter));
     }
     let filter = Filter::compile(seccomp)?;
-    fs::create_dir_all(cache_dir).map_err(|e| format!("{}: {e}", cache_dir.display()))?;
+    crate::store::private_dir(cache_dir).map_err(|e| e.to_string())?;
     filter.write(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok((digest, filter))
 }

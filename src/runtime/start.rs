@@ -27,6 +27,11 @@ pub fn start(roots: &Roots, id: &str) -> Result<()> {
             action: "start",
         });
     }
+    // libcontainer chdirs the whole process into its directory to reach the
+    // notify socket: a create on another thread must not take that
+    // directory for the process's working directory (it is removed with
+    // the container, and every later create then fails "failed to get cwd").
+    let _guard = super::create::engine_lock();
     container
         .start()
         .map_err(|e| RuntimeError::engine(id, "start", chain(&e)))

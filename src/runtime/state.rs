@@ -6,11 +6,11 @@
 //! `hosts`, `hostname`, `resolv.conf`, `<id>-json.log`.
 //! `$RCOMPOSE_RUN/runtime/<id>/`: libcontainer's own state (tmpfs).
 //!
-//! Writes are atomic (temp file + rename). This is a private helper until the
-//! shared `store` module lands; then it moves there.
+//! Writes are atomic (temp file + rename, through `store`) and private
+//! (0600 in 0700 directories), except the three files bind-mounted into
+//! the container.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -255,25 +255,14 @@ impl ContainerState {
     }
 }
 
-/// Writes `data` to `path` atomically: a temp file in the same directory,
-/// fsync'd, then renamed over `path`.
+/// Writes `data` to `path` atomically, private to root (0600).
 pub(crate) fn atomic_write(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        RuntimeError::io("failed to write", path, e)
-    })
+    atomic_write_mode(path, data, crate::store::FILE_MODE)
+}
+
+/// [`atomic_write`] with exactly `mode` (files a container shows its users).
+pub(crate) fn atomic_write_mode(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    crate::store::atomic_write_mode(path, data, mode).map_err(RuntimeError::Store)
 }
 
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {

@@ -5,8 +5,29 @@
 //! - the primary gid is the explicit group, else the passwd entry's;
 //! - without an explicit group, the supplementary groups are the groups
 //!   that list the user by name; `group_add` entries are appended.
+//!
+//! The files are the image's, read from the host: only through
+//! [`crate::store::read_in_root`], which resolves them inside the
+//! container's root (an absolute symlink to `/etc/shadow` is the
+//! container's), refuses FIFOs and devices and caps the size.
+
+use std::os::fd::BorrowedFd;
+use std::path::Path;
 
 use super::error::{Result, RuntimeError};
+
+/// `name` (`etc/passwd`, `etc/group`) of the root filesystem at `root`;
+/// `None` when the image has no such file.
+pub fn read_file(root: &Path, name: &str) -> Result<Option<String>> {
+    crate::store::read_text_in_root(root, name).map_err(RuntimeError::UserFile)
+}
+
+/// [`read_file`] under an open root directory (a running container's,
+/// `/proc/<pid>/root`); `shown` names it in errors.
+pub fn read_file_at(root: BorrowedFd<'_>, shown: &Path, name: &str) -> Result<Option<String>> {
+    let data = crate::store::read_in_root(root, shown, name).map_err(RuntimeError::UserFile)?;
+    Ok(data.map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
 
 /// The identity the container's process runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]

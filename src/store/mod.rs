@@ -2,13 +2,24 @@
 //! that writes state needs: atomic file replacement and advisory locks.
 //!
 //! Nothing here knows what the files mean; the image, runtime and volume
-//! modules lay their own trees out below the root.
+//! modules lay their own trees out below the root. What does live here is
+//! who may read them ([`modes`]: root only) and the one safe way to read a
+//! file of an image or a container from the host ([`in_root`]).
+
+mod in_root;
+mod modes;
+
+pub use in_root::{read_in_root, read_in_root_path, read_text_in_root, CHAR_DEVICE, MAX_IN_ROOT_FILE};
+pub use modes::{
+    dir_with_mode, make_private, open_private_append, private_dir, secure_run_root, secure_state_root, DIR_MODE,
+    FILE_MODE, ROOT_DIR_MODE, SHARED_DIR_MODE, SHARED_FILE_MODE,
+};
 
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -24,6 +35,20 @@ pub enum StoreError {
     Lock { path: PathBuf, source: io::Error },
     #[error("cannot create directory {path}: {source}; check the permissions of the state root")]
     CreateDir { path: PathBuf, source: io::Error },
+    #[error("cannot read {name} in {root}: {source}")]
+    ReadInRoot {
+        name: String,
+        root: PathBuf,
+        source: io::Error,
+    },
+    #[error("cannot read {name} in {root}: it is {kind}, not a regular file; make it a regular file in the image")]
+    NotRegular {
+        name: String,
+        root: PathBuf,
+        kind: &'static str,
+    },
+    #[error("cannot read {name} in {root}: it is larger than {} MiB; this is not a real {name}", limit >> 20)]
+    TooLarge { name: String, root: PathBuf, limit: u64 },
 }
 
 /// The state root: a directory under which each engine module keeps its data.
@@ -33,13 +58,11 @@ pub struct Root {
 }
 
 impl Root {
-    /// The root at `path`, created if missing.
+    /// The root at `path`, created if missing (0710), tightened if an older
+    /// version left it open to other users.
     pub fn open(path: impl Into<PathBuf>) -> Result<Root, StoreError> {
         let path = path.into();
-        std::fs::create_dir_all(&path).map_err(|source| StoreError::CreateDir {
-            path: path.clone(),
-            source,
-        })?;
+        secure_state_root(&path)?;
         Ok(Root { path })
     }
 
@@ -55,13 +78,10 @@ impl Root {
         &self.path
     }
 
-    /// A subdirectory of the root, created if missing.
+    /// A private subdirectory of the root, created if missing.
     pub fn subdir(&self, name: &str) -> Result<PathBuf, StoreError> {
         let dir = self.path.join(name);
-        std::fs::create_dir_all(&dir).map_err(|source| StoreError::CreateDir {
-            path: dir.clone(),
-            source,
-        })?;
+        private_dir(&dir)?;
         Ok(dir)
     }
 }
@@ -98,11 +118,17 @@ pub fn process_alive(pid: i32) -> bool {
     }
 }
 
-/// Writes `data` to `path` atomically: readers see the old content or the
-/// new, never a part. The temp file lives in the same directory so the
-/// rename cannot cross file systems; it is synced first so that a crash
-/// cannot leave a renamed but empty file.
+/// Writes `data` to `path` atomically as a private file (0600): readers
+/// see the old content or the new, never a part. The temp file lives in the
+/// same directory so the rename cannot cross file systems; it is synced
+/// first so that a crash cannot leave a renamed but empty file.
 pub fn atomic_write(path: &Path, data: &[u8]) -> Result<(), StoreError> {
+    atomic_write_mode(path, data, FILE_MODE)
+}
+
+/// [`atomic_write`] with exactly `mode` (whatever the umask): only for the
+/// few files a container shows to its users ([`SHARED_FILE_MODE`]).
+pub fn atomic_write_mode(path: &Path, data: &[u8], mode: u32) -> Result<(), StoreError> {
     let err = |source| StoreError::Write {
         path: path.to_path_buf(),
         source,
@@ -110,7 +136,12 @@ pub fn atomic_write(path: &Path, data: &[u8]) -> Result<(), StoreError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(temp_name(".tmp-"));
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode & 0o700)
+            .open(&tmp)?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         f.write_all(data)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -149,7 +180,7 @@ impl Lock {
             .write(true)
             .create(true)
             .truncate(false)
-            .mode(0o644)
+            .mode(FILE_MODE)
             .custom_flags(libc::O_CLOEXEC)
             .open(path)
             .map_err(err)?;
@@ -178,6 +209,9 @@ mod tests {
         atomic_write(&p, b"one").unwrap();
         atomic_write(&p, b"two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        atomic_write_mode(&p, b"three", SHARED_FILE_MODE).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644);
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
     }

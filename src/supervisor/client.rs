@@ -112,10 +112,7 @@ fn spawn_supervisor(exe: &Path, roots: &Roots, id: &str, hold: bool) -> Result<C
     }
     let log_path = paths.dir.join("supervisor.log");
     let open_log = || {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
+        crate::store::open_private_append(&log_path)
             .map_err(|e| runtime::RuntimeError::io("failed to open", &log_path, e))
     };
     let supervisor_log = open_log()?;

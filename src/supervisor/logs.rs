@@ -3,7 +3,7 @@
 //! `max-size`/`max-file` rotation (`<id>-json.log`, `.1`, `.2`, …).
 //! Lines longer than 16 KiB are split, as Docker does.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -59,7 +59,7 @@ pub struct LogWriter {
 
 impl LogWriter {
     pub fn open(path: &Path, config: LogConfig) -> std::io::Result<LogWriter> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = crate::store::open_private_append(path)?;
         let size = file.metadata()?.len();
         Ok(LogWriter {
             path: path.to_path_buf(),
@@ -151,7 +151,7 @@ impl LogWriter {
         }
         if self.file.is_none() {
             // A rotation that failed half-way: start a current file again.
-            let file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+            let file = crate::store::open_private_append(&self.path)?;
             self.size = file.metadata()?.len();
             self.file = Some(file);
         }
@@ -180,7 +180,7 @@ impl LogWriter {
             }
             fs::rename(&self.path, numbered(1)).or_else(ignore_missing)?;
         }
-        self.file = Some(OpenOptions::new().create(true).append(true).open(&self.path)?);
+        self.file = Some(crate::store::open_private_append(&self.path)?);
         self.size = 0;
         Ok(())
     }
@@ -275,7 +275,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c-json.log");
         w.path = path.clone();
-        w.file = Some(OpenOptions::new().create(true).append(true).open(&path).unwrap());
+        w.file = Some(crate::store::open_private_append(&path).unwrap());
         w.size = 0;
         w.feed(Stream::Stdout, b"three\n");
         assert_eq!(w.dropped(), 0);

@@ -202,6 +202,9 @@ impl Supervisor {
         let _ = fs::remove_file(&sock);
         let listener = UnixListener::bind(&sock)
             .map_err(|e| format!("cannot listen on control socket {}: {e}", sock.display()))?;
+        // Only root may stop, kill or query the container (its directory is
+        // private too; this holds even if a caller's umask was 0).
+        crate::store::make_private(&sock).map_err(|e| format!("control socket {}: {e}", sock.display()))?;
         listener
             .set_nonblocking(true)
             .map_err(|e| format!("control socket {}: {e}", sock.display()))?;

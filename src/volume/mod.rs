@@ -103,13 +103,14 @@ impl VolumeStore {
     /// `volume create` is idempotent too).
     pub fn create(&self, name: &str, labels: BTreeMap<String, String>) -> Result<Volume> {
         validate_name(name)?;
-        std::fs::create_dir_all(&self.dir).map_err(io("cannot create", &self.dir))?;
+        crate::store::private_dir(&self.dir)?;
         let _lock = Lock::exclusive(&self.dir.join(".lock"))?;
         if let Some(v) = self.get(name)? {
             return Ok(v);
         }
         let data = self.data_path(name);
-        std::fs::create_dir_all(&data).map_err(io("cannot create", &data))?;
+        // Private above, 0755 itself: the mode of the mount point inside.
+        crate::store::dir_with_mode(&data, crate::store::SHARED_DIR_MODE)?;
         let volume = Volume {
             name: name.to_string(),
             driver: "local".into(),

@@ -95,7 +95,7 @@ impl ImageStore {
         }
         let dest = self.blob_path(expected);
         if let Some(dir) = dest.parent() {
-            std::fs::create_dir_all(dir).map_err(io_err("cannot create", dir))?;
+            crate::store::private_dir(dir)?;
         }
         std::fs::rename(tmp, &dest).map_err(io_err("cannot move the blob into place", &dest))
     }
@@ -169,7 +169,7 @@ impl Ingest {
         }
         drop(self.file.take());
         let dir = self.blobs.join(expected.algorithm().name());
-        std::fs::create_dir_all(&dir).map_err(io_err("cannot create", &dir))?;
+        crate::store::private_dir(&dir)?;
         let dest = dir.join(expected.hex());
         // Replacing an identical blob another pull committed is harmless.
         std::fs::rename(&self.path, &dest).map_err(io_err("cannot move the blob into place", &dest))?;

@@ -27,7 +27,7 @@ pub(crate) use index::referenced;
 pub use snapshots::{remove_tree, TempSnapshot};
 
 use super::digest::Digest;
-use super::error::{io_err, Result};
+use super::error::Result;
 use super::manifest::{Descriptor, ImageConfig, Manifest};
 use super::reference::Reference;
 use crate::store::{atomic_write, Lock};
@@ -79,6 +79,9 @@ impl Image {
 impl ImageStore {
     /// Opens (creating if needed) the image store under `root`.
     pub fn open(root: &Path) -> Result<ImageStore> {
+        // Every engine command opens the image store first: a root an older
+        // version left open to other users is closed here.
+        crate::store::secure_state_root(root)?;
         let content = root.join("content");
         let snapshots = root.join("snapshots");
         for dir in [
@@ -86,7 +89,7 @@ impl ImageStore {
             content.join("ingest"),
             snapshots.join("sha256"),
         ] {
-            std::fs::create_dir_all(&dir).map_err(io_err("cannot create the store directory", &dir))?;
+            crate::store::private_dir(&dir)?;
         }
         super::sys::set_topdir(&snapshots);
         let layout = content.join("oci-layout");
