@@ -169,6 +169,37 @@ networks:
 }
 
 #[test]
+fn a_command_that_is_not_there_is_not_restarted() {
+    let Some(p) = project("norestart", 35) else { return };
+    p.compose(
+        r#"
+services:
+  app:
+    image: busybox:test
+    command: ["flask", "run"]
+    restart: always
+networks:
+  default:
+    ipam: {config: [{subnet: SUBNET}]}
+"#,
+    );
+    let out = p.rc(&["up", "-d"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("exec: \"flask\": executable file not found"), "{err}");
+    // It showed `Restarting (127)` forever; Docker leaves it `Created`
+    // with exit code 127: a restart policy is for processes that ran.
+    let app = format!("{}-app-1", p.name);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let state = p.state(&app);
+    assert_eq!(state["status"], "created", "{state}");
+    assert_eq!(state["exit_code"], 127, "{state}");
+    assert_eq!(state["restart_count"], 0, "{state}");
+    let (table, _) = p.ok(&["ps", "-a"]);
+    assert!(table.contains("Created"), "{table}");
+}
+
+#[test]
 fn a_config_change_recreates_only_that_service() {
     let Some(p) = project("recreate", 13) else { return };
     let file = |cmd: &str| {

@@ -172,14 +172,20 @@ mod tests {
         }
         // A grandchild (reparented away from us once its parent exits) that
         // exits 3 on SIGTERM: not ours to wait for, yet its code is seen.
-        let out = std::process::Command::new("sh")
-            .args([
-                "-c",
-                "sh -c 'trap \"exit 3\" TERM; while :; do sleep 0.05; done' >/dev/null 2>&1 & echo $!",
-            ])
-            .output()
-            .unwrap();
+        // It says when its trap is set: a SIGTERM before that ends it with
+        // 143 (seen under load).
+        let dir = tempfile::tempdir().unwrap();
+        let ready = dir.path().join("ready");
+        let script = format!(
+            "sh -c 'trap \"exit 3\" TERM; : > {}; while :; do sleep 0.05; done' >/dev/null 2>&1 & echo $!",
+            ready.display()
+        );
+        let out = std::process::Command::new("sh").args(["-c", &script]).output().unwrap();
         let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !ready.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let start = start_time(pid);
         assert!(start.is_some());
         let (code, gone) = stop_orphan(pid, start, Signal::SIGTERM, Duration::from_secs(5));

@@ -356,11 +356,23 @@ impl Supervisor {
                     self.event("die", &[("exitCode", code.to_string())]);
                     code
                 }
-                // Never started: no `die`, as no `start` came before.
+                // Never started: no `die`, as no `start` came before, and no
+                // restart either: the same command would fail the same way
+                // (Docker's restart policy applies to processes that ran).
+                // A container that never ran stays `created`, as Docker's.
                 Err(NotStarted { code, message }) => {
                     self.state.error = Some(message.clone());
                     report(ready, &message);
-                    code
+                    self.state.status = if self.state.started_at.is_some() {
+                        self.state.finished_at = Some(Utc::now());
+                        Status::Exited
+                    } else {
+                        Status::Created
+                    };
+                    self.state.pid = None;
+                    self.state.pid_start = None;
+                    self.state.exit_code = Some(code);
+                    break;
                 }
             };
             self.state.status = Status::Exited;
