@@ -171,8 +171,29 @@ fn check_mount_targets(rootfs: &Path, mounts: &[MountSpec]) -> std::result::Resu
                      mount a file onto a file (or a directory onto a directory)"
                 ))
             }
+            // Made here, where the image's symlinks are followed inside the
+            // root (a target behind an absolute link, as runc resolves it);
+            // libcontainer's init fails on those with "failed to prepare
+            // rootfs".
+            Ok(Located::Missing { existing, tail }) if source_is_dir => {
+                make_dirs(existing, &tail).map_err(|e| format!("mount target {target} cannot be created: {e}"))?
+            }
             Ok(_) => {}
         }
+    }
+    Ok(())
+}
+
+/// `tail` made under `existing` as Docker makes missing directories:
+/// root's, 0755.
+fn make_dirs(existing: PathBuf, tail: &[String]) -> std::result::Result<(), String> {
+    let mut dir = existing;
+    for name in tail {
+        dir.push(name);
+        fs::create_dir(&dir)
+            .and_then(|()| fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)))
+            .and_then(|()| std::os::unix::fs::lchown(&dir, Some(0), Some(0)))
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     Ok(())
 }
@@ -213,15 +234,7 @@ fn make_working_dir(rootfs: &Path, mounts: &[MountSpec], cwd: &str) -> std::resu
         )),
         Ok(Located::Exists(_)) => Ok(()),
         Ok(Located::Missing { existing, tail }) => {
-            let mut dir = existing;
-            for name in tail {
-                dir.push(name);
-                fs::create_dir(&dir)
-                    .and_then(|()| fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)))
-                    .and_then(|()| std::os::unix::fs::lchown(&dir, Some(0), Some(0)))
-                    .map_err(|e| format!("working directory {cwd} cannot be created: {}: {e}", dir.display()))?;
-            }
-            Ok(())
+            make_dirs(existing, &tail).map_err(|e| format!("working directory {cwd} cannot be created: {e}"))
         }
     }
 }
