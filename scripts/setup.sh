@@ -26,21 +26,40 @@ fi
 install -m 0755 "$here/target/release/rcompose" /usr/local/bin/rcompose
 echo "installed: $(rcompose version)"
 
-# The offline examples run on images made from installed packages.
-rcompose image inspect busybox:local >/dev/null 2>&1 || sh "$here/scripts/make-local-images.sh"
+# The offline examples run on images made from installed packages; the
+# others name Docker Hub images, which are served here by stand-ins made
+# from Debian packages unless a registry mirror is already configured.
+case "$example" in
+  hello|hello-build)
+    rcompose image inspect busybox:local >/dev/null 2>&1 || sh "$here/scripts/make-local-images.sh"
+    ;;
+  *)
+    if [ ! -e /etc/rcompose/registries.json ] || grep -q '127.0.0.1:5000' /etc/rcompose/registries.json; then
+      pkgs=()
+      for p in debootstrap umoci skopeo docker-registry python3-pip; do dpkg -s "$p" >/dev/null 2>&1 || pkgs+=("$p"); done
+      if [ ${#pkgs[@]} -gt 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+      fi
+      bash "$here/scripts/serve-example-images.sh" 5000
+    fi
+    ;;
+esac
 
 cd "$here/examples/compose/$example"
 rcompose up -d
 rcompose ps
-port=
+url=
 case "$example" in
-  hello) port=8080 ;;
-  hello-build) port=8081 ;;
+  hello) url=http://127.0.0.1:8080/cgi-bin/hits ;;
+  hello-build) url=http://127.0.0.1:8081/cgi-bin/hits ;;
+  flask-redis|flask-mysql) url=http://127.0.0.1:8000/ ;;
+  flask-volume) url=http://127.0.0.1:5000/ ;;
+  dev-env) url=http://127.0.0.1:8090/ ;;
 esac
-if [ -n "$port" ]; then
-  # The published port answers from the host; the count lives in a named volume.
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
-    curl -fsS "http://127.0.0.1:$port/cgi-bin/hits" && break
+if [ -n "$url" ]; then
+  # The published port answers from the host.
+  for _ in $(seq 50); do
+    curl -fsS "$url" && break
     sleep 0.3
   done
 fi
