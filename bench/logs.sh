@@ -4,8 +4,9 @@
 # (hyperfine) and the peak memory (/usr/bin/time -v, maximum resident set
 # size). Target: under 50 ms and 20 MB RSS (it used to read the whole log:
 # 2.7 s and 1 GB for a 397 MB log).
-# Measured (2 shared cores, release build): 10.9 ms mean; 20.7 MB peak in
-# the project directory (`ps` there: 23.8 MB), 16.5 MB by project name.
+# Measured (2 shared cores, release build, 2026-12-08): 10.0 ms mean;
+# 18.5-18.9 MB peak in the project directory (`ps` there: 18.5 MB), 13.1 MB
+# by project name (huge pages stay off for a small project: runtime::thp).
 # Usage: bench/logs.sh   (RUNS=20, SIZE_MB=400, W=/var/tmp/rcompose-bench-logs,
 #                         RC=path/to/rcompose to skip the release build)
 set -euo pipefail

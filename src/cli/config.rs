@@ -50,6 +50,7 @@ pub fn run(global: &GlobalArgs, args: ConfigArgs, out: &Output) -> Result<ExitCo
         .map_err(|e| out.error(&e.to_string()))?;
     opts.no_interpolate = args.no_interpolate;
     opts.no_normalize = args.no_normalize;
+    super::load::huge_pages_for_large_projects(&opts);
     let loaded = match compose::load(&opts) {
         Ok(l) => l,
         Err(e) => {

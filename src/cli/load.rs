@@ -11,6 +11,7 @@ use super::GlobalArgs;
 /// `ps` then work from the containers' labels alone, as Docker Compose does.
 pub fn target(global: &GlobalArgs, services: &[String], by_name: bool, out: &Output) -> Result<Target, Failure> {
     let opts = global.load_options(services).map_err(|e| out.error(&e.to_string()))?;
+    huge_pages_for_large_projects(&opts);
     match compose::load(&opts) {
         Ok(loaded) => {
             out.diagnostics(&loaded.warnings, &loaded.sources);
@@ -56,6 +57,40 @@ pub fn target(global: &GlobalArgs, services: &[String], by_name: bool, out: &Out
                 }
             }
         }
+    }
+}
+
+/// Compose files of at least this many bytes load with huge pages.
+const LARGE_PROJECT_BYTES: u64 = 64 * 1024;
+
+/// Turns huge pages back on while a large project loads (runtime::thp):
+/// its heap grows by tens of megabytes, and 2 MB pages save most of the
+/// page faults. The main files' sizes decide (included and extended files
+/// are not counted: they rarely make a small project large).
+pub fn huge_pages_for_large_projects(opts: &compose::LoadOptions) {
+    let from_env = opts.env.get("COMPOSE_FILE").filter(|v| !v.is_empty()).map(|v| {
+        let sep = opts.env.get("COMPOSE_PATH_SEPARATOR").map(String::as_str);
+        compose::discover::split_compose_file_env(v, sep)
+    });
+    let files = if let Some(files) = from_env.filter(|_| opts.files.is_empty()) {
+        files.iter().map(|f| opts.cwd.join(f)).collect()
+    } else if opts.files.is_empty() {
+        let dir = opts.project_directory.as_deref().unwrap_or(&opts.cwd);
+        match compose::discover::find_compose_files(dir) {
+            Ok(found) => found.files,
+            Err(_) => return,
+        }
+    } else {
+        opts.files.iter().map(|f| opts.cwd.join(f)).collect()
+    };
+    let mut bytes = opts.stdin.as_ref().map_or(0, |s| s.len() as u64);
+    bytes += files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum::<u64>();
+    if bytes >= LARGE_PROJECT_BYTES {
+        crate::runtime::thp::allow_for_this_process();
     }
 }
 

@@ -110,9 +110,6 @@ impl Printer {
 }
 
 pub fn run(global: &GlobalArgs, args: LogsArgs, out: &Output) -> Result<ExitCode, Failure> {
-    // `logs` reads little and may follow for hours: a huge page for each
-    // of mimalloc's arenas would be most of its resident memory.
-    crate::runtime::thp::disable_for_this_process();
     let target = load::target(global, &args.services, true, out)?;
     let engine = load::engine(out)?;
     let now = Utc::now();

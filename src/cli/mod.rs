@@ -133,6 +133,8 @@ impl Command {
 /// Exit codes, as Docker Compose uses them: 0 success, 1 failure; clap's
 /// own usage errors exit 2 (its default) and `--help` exits 0.
 pub fn main() -> ExitCode {
+    // Before anything allocates much: see runtime::thp.
+    crate::runtime::thp::disable_for_this_process();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
