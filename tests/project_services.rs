@@ -314,7 +314,7 @@ networks:
     p.eventually(5, "the first ticks", || ticks() > 0);
 
     let (_, err) = p.ok(&["pause", "ticker"]);
-    assert!(err.contains(&format!("Container {c}  Paused")), "{err}");
+    assert!(err.contains(&format!("Container {c} Paused")), "{err}");
     let ps = p.ps();
     assert_eq!(ps[0]["State"], "paused", "{ps:?}");
     assert!(ps[0]["Status"].as_str().unwrap().ends_with("(Paused)"), "{ps:?}");
@@ -356,4 +356,38 @@ networks:
         ["create", "start", "pause", "unpause", "pause", "unpause", "die"],
         "{actions:?}"
     );
+}
+
+#[test]
+fn a_long_container_name_starts_and_stops_like_any_other() {
+    // <root>/containers/<name>/control.sock is far beyond the 107 bytes a
+    // socket address holds: the container must not care.
+    let Some(p) = project("long_names", 46) else { return };
+    let service = "s".repeat(90);
+    p.compose(&format!(
+        r#"
+services:
+  {service}:
+    image: busybox:test
+    command: {LOOP}
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+"#
+    ));
+    p.ok(&["up", "-d"]);
+    let container = format!("{}-{service}-1", p.name);
+    let sock = p.root.join("containers").join(&container).join("control.sock");
+    assert!(sock.as_os_str().len() > 107, "{}", sock.display());
+    let ps = p.ps();
+    assert_eq!(ps.len(), 1);
+    assert_eq!(ps[0]["State"], "running", "{ps:?}");
+    let (so, _) = p.ok(&["exec", "-T", &service, "echo", "inside"]);
+    assert_eq!(so, "inside\n");
+    p.ok(&["stop", &service]);
+    let ps = p.ps();
+    assert_eq!(ps[0]["State"], "exited", "{ps:?}");
+    assert_eq!(ps[0]["ExitCode"], 0, "{ps:?}");
+    p.ok(&["down"]);
+    assert!(p.names().is_empty());
 }

@@ -44,7 +44,7 @@ networks:
 "#
     ));
     let (_, err) = p.ok(&["up", "-d"]);
-    assert!(err.contains("Network rct-deps_default  Created"), "{err}");
+    assert!(err.contains("Network rct-deps_default Created"), "{err}");
     let app = format!("{}-app-1", p.name);
     let init = format!("{}-init-1", p.name);
     let web = format!("{}-web-1", p.name);
@@ -63,7 +63,7 @@ networks:
 
     let created = p.state(&app)["created_at"].clone();
     let (_, err) = p.ok(&["up", "-d"]);
-    assert!(err.contains(&format!("Container {app}  Running")), "{err}");
+    assert!(err.contains(&format!("Container {app} Running")), "{err}");
     assert!(!err.contains("Created") && !err.contains("Recreate"), "{err}");
     assert_eq!(p.state(&app)["created_at"], created, "an unchanged container is kept");
 }
@@ -128,7 +128,7 @@ networks:
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     let db = format!("{}-db-1", p.name);
-    assert!(err.contains(&format!("Container {db}  Waiting")), "{err}");
+    assert!(err.contains(&format!("Container {db} Waiting")), "{err}");
     assert!(
         err.contains("keeps restarting") && err.contains("last exit code 3"),
         "{err}"
@@ -162,9 +162,9 @@ networks:
     ));
     let (_, err) = p.ok(&["up", "-d"]);
     let db = format!("{}-db-1", p.name);
-    let waiting = err.find(&format!("Container {db}  Waiting")).expect(&err);
-    let healthy = err.find(&format!("Container {db}  Healthy")).expect(&err);
-    let started = err.find(&format!("Container {}-app-1  Started", p.name)).expect(&err);
+    let waiting = err.find(&format!("Container {db} Waiting")).expect(&err);
+    let healthy = err.find(&format!("Container {db} Healthy")).expect(&err);
+    let started = err.find(&format!("Container {}-app-1 Started", p.name)).expect(&err);
     assert!(waiting < healthy && healthy < started, "{err}");
 }
 
@@ -226,14 +226,14 @@ networks:
     let app_created = p.state(&app)["created_at"].clone();
     p.compose(&file("two"));
     let (_, err) = p.ok(&["up", "-d"]);
-    assert!(err.contains(&format!("Container {app}  Recreated")), "{err}");
-    assert!(err.contains(&format!("Container {web}  Running")), "{err}");
+    assert!(err.contains(&format!("Container {app} Recreated")), "{err}");
+    assert!(err.contains(&format!("Container {web} Running")), "{err}");
     assert_ne!(p.state(&app)["created_at"], app_created);
     assert_eq!(p.state(&web)["created_at"], web_created);
     p.eventually(10, "the new app's output", || p.logs(&["app"]).contains("two"));
     // --force-recreate recreates even when nothing changed.
     let (_, err) = p.ok(&["up", "-d", "--force-recreate", "web"]);
-    assert!(err.contains(&format!("Container {web}  Recreated")), "{err}");
+    assert!(err.contains(&format!("Container {web} Recreated")), "{err}");
 }
 
 #[test]
@@ -249,7 +249,7 @@ fn orphans_are_reported_then_removed_on_request() {
     assert!(err.contains("Found orphan containers (rct-orphans-b-1)"), "{err}");
     assert!(p.names().contains(&"rct-orphans-b-1".to_string()));
     let (_, err) = p.ok(&["up", "-d", "--remove-orphans"]);
-    assert!(err.contains("Container rct-orphans-b-1  Removed"), "{err}");
+    assert!(err.contains("Container rct-orphans-b-1 Removed"), "{err}");
     assert_eq!(p.names(), vec!["rct-orphans-a-1"]);
 }
 
@@ -265,7 +265,7 @@ fn scale_up_and_down() {
         assert_eq!(c["State"], "running", "{c}");
     }
     let (_, err) = p.ok(&["up", "-d", "--scale", "web=1"]);
-    assert!(err.contains("Container rct-scale-web-3  Removed"), "{err}");
+    assert!(err.contains("Container rct-scale-web-3 Removed"), "{err}");
     assert_eq!(p.names(), vec!["rct-scale-web-1"]);
 }
 
@@ -297,8 +297,8 @@ networks:
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
     p.ok(&["up", "-d"]);
     let (_, err) = p.ok(&["down", "-v", "-t", "1"]);
-    assert!(err.contains("Volume rct-downv_data  Removed"), "{err}");
-    assert!(err.contains("Network rct-downv_default  Removed"), "{err}");
+    assert!(err.contains("Volume rct-downv_data Removed"), "{err}");
+    assert!(err.contains("Network rct-downv_default Removed"), "{err}");
     let left: Vec<String> = other.list().unwrap().into_iter().map(|v| v.name).collect();
     assert_eq!(
         left,
@@ -409,7 +409,7 @@ networks:
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(130), "{err}");
     assert!(err.contains("Gracefully stopping..."), "{err}");
-    assert!(err.contains("Container rct-attached-web-1  Stopped"), "{err}");
+    assert!(err.contains("Container rct-attached-web-1 Stopped"), "{err}");
     assert_eq!(p.state("rct-attached-web-1")["status"], "exited");
     assert_eq!(p.state("rct-attached-web-1")["exit_code"], 0);
     assert!(p.logs(&[]).contains("got TERM"));
@@ -587,4 +587,67 @@ fn volumes_networks_and_images_of_the_engine() {
     p.ok(&["volume", "create", "extra"]);
     let (pruned, _) = p.ok(&["volume", "prune", "-a", "-f"]);
     assert!(pruned.contains("extra") && pruned.contains("rct-objects_v"), "{pruned}");
+}
+
+#[test]
+fn up_wait_takes_a_one_shot_dependency_as_done_once_it_exited_0() {
+    // Docker Compose waits for a service others depend on with
+    // service_completed_successfully as completed, not as running.
+    let Some(p) = project("wait_oneshot", 47) else { return };
+    p.compose(&format!(
+        r#"
+services:
+  migrate:
+    image: busybox:test
+    command: ["sh", "-c", "sleep 0.3; echo migrated"]
+  web:
+    image: busybox:test
+    command: {LOOP}
+    depends_on:
+      migrate: {{condition: service_completed_successfully}}
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+"#
+    ));
+    let (_, err) = p.ok(&["up", "-d", "--wait", "--wait-timeout", "30"]);
+    let migrate = format!("{}-migrate-1", p.name);
+    let web = format!("{}-web-1", p.name);
+    assert!(err.contains(&format!("Container {migrate} Exited")), "{err}");
+    assert!(err.contains(&format!("Container {web} Healthy")), "{err}");
+    let ps = p.ps();
+    let state = |name: &str| ps.iter().find(|c| c["Name"] == name).unwrap()["State"].clone();
+    assert_eq!(state(&migrate), "exited");
+    assert_eq!(state(&web), "running");
+
+    // A service that simply exits is still a failure of --wait.
+    p.compose(&format!(
+        r#"
+services:
+  web:
+    image: busybox:test
+    command: ["sh", "-c", "exit 3"]
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+"#
+    ));
+    let out = p.rc(&["up", "-d", "--wait", "--wait-timeout", "30", "--remove-orphans"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("exited (3)"), "{err}");
+}
+
+#[test]
+fn volume_rm_force_of_a_missing_volume_succeeds() {
+    let Some(p) = project("volrm", 48) else { return };
+    let out = p.rc(&["volume", "rm", "rct-volrm-nothing"]);
+    assert!(!out.status.success(), "without -f a missing volume is an error");
+    let (so, _) = p.ok(&["volume", "rm", "-f", "rct-volrm-nothing"]);
+    assert_eq!(so, "rct-volrm-nothing\n");
+    p.ok(&["volume", "create", "rct-volrm-real"]);
+    let (so, _) = p.ok(&["volume", "rm", "-f", "rct-volrm-real", "rct-volrm-nothing"]);
+    assert_eq!(so, "rct-volrm-real\nrct-volrm-nothing\n");
+    let (so, _) = p.ok(&["volume", "ls", "-q"]);
+    assert!(!so.contains("rct-volrm-real"), "{so}");
 }

@@ -35,7 +35,7 @@ pub enum VolumeCommand {
     /// Remove one or more volumes
     #[command(alias = "remove")]
     Rm {
-        /// Accepted for compatibility
+        /// A volume that does not exist is not an error
         #[arg(short, long)]
         force: bool,
         #[arg(required = true)]
@@ -143,12 +143,17 @@ pub fn volume(cmd: VolumeCommand, out: &Output) -> Result<ExitCode, Failure> {
             }
             json_out(out, &found)?;
         }
-        VolumeCommand::Rm { names, .. } => {
+        VolumeCommand::Rm { names, force } => {
             let mut code = 0;
             for n in &names {
                 let users = objects::volume_users(&engine, n).map_err(|e| load::fail(out, e))?;
                 match store.remove(n, &users) {
                     Ok(()) => out.stdout(format!("{n}\n").as_bytes())?,
+                    // As Docker's daemon: forcing the removal of what is
+                    // not there succeeds (and the name is printed).
+                    Err(crate::volume::VolumeError::NotFound { .. }) if force => {
+                        out.stdout(format!("{n}\n").as_bytes())?
+                    }
                     Err(e) => {
                         eprintln!("Error: {e}");
                         code = 1;

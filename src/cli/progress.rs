@@ -54,7 +54,9 @@ impl Sink for Progress {
         let kind = e.kind.as_str();
         match self.style {
             Style::Quiet => {}
-            Style::Plain => self.write(&format!(" {kind} {}  {}\n", e.name, e.status)),
+            // Docker Compose prints fmt.Fprintln("", id, text, statusText): one
+            // space between the fields, and one after the (empty) status text.
+            Style::Plain => self.write(&format!(" {kind} {} {} \n", e.name, e.status)),
             Style::Json => self.write(&format!(
                 "{}\n",
                 serde_json::json!({

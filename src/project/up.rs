@@ -337,10 +337,25 @@ pub fn up(engine: &Engine, target: &Target, opts: &UpOptions, sink: &dyn Sink) -
     }
     if opts.wait && !opts.no_start {
         let ids: Vec<String> = report.containers.values().flatten().cloned().collect();
+        // Services others wait for as completed are one-shots: waiting for
+        // them to run would never end.
+        let one_shots: BTreeSet<String> = report
+            .containers
+            .iter()
+            .filter(|(name, _)| {
+                project.services.values().any(|s| {
+                    s.depends_on
+                        .get(name.as_str())
+                        .is_some_and(|d| d.condition == "service_completed_successfully")
+                })
+            })
+            .flat_map(|(_, ids)| ids.iter().cloned())
+            .collect();
         let deadline = opts.wait_timeout.map(|t| Instant::now() + t);
-        wait::ready(engine, &ids, deadline)?;
+        wait::ready(engine, &ids, &one_shots, deadline)?;
         for id in &ids {
-            events::done(sink, Kind::Container, id, "Healthy");
+            let status = if one_shots.contains(id) { "Exited" } else { "Healthy" };
+            events::done(sink, Kind::Container, id, status);
         }
     }
     Ok(report)

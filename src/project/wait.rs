@@ -137,12 +137,33 @@ fn last_lines(engine: &Engine, id: &str) -> String {
     }
 }
 
-/// `up --wait`: running, and healthy where a healthcheck exists.
-pub fn ready(engine: &Engine, ids: &[String], deadline: Option<Instant>) -> Result<()> {
+/// `up --wait`: running, and healthy where a healthcheck exists; a
+/// container in `one_shots` (a service another waits for with
+/// `service_completed_successfully`) is ready once it has exited 0, as
+/// Docker Compose waits for it.
+pub fn ready(
+    engine: &Engine,
+    ids: &[String],
+    one_shots: &std::collections::BTreeSet<String>,
+    deadline: Option<Instant>,
+) -> Result<()> {
     loop {
         let mut waiting = Vec::new();
         for id in ids {
             let st = client::status(&engine.roots, id)?;
+            if one_shots.contains(id) {
+                match (st.status, st.exit_code) {
+                    (Status::Exited, Some(0)) => {}
+                    (Status::Exited, code) => {
+                        return Err(ProjectError::Other(format!(
+                            "container {id} exited ({})",
+                            code.unwrap_or(-1)
+                        )));
+                    }
+                    _ => waiting.push(id.clone()),
+                }
+                continue;
+            }
             match (st.status, st.health) {
                 (_, Some(Health::Unhealthy)) => {
                     return Err(ProjectError::Other(format!("container {id} is unhealthy")));

@@ -17,7 +17,6 @@
 //!   Docker shows a container whose end it did not see).
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -170,7 +169,7 @@ fn spawn_supervisor(exe: &Path, roots: &Roots, id: &str, hold: bool) -> Result<C
 
 fn request(roots: &Roots, id: &str, req: &Request) -> Result<Option<Response>> {
     let sock = roots.container(id).control_socket();
-    let Ok(mut conn) = UnixStream::connect(&sock) else {
+    let Ok(mut conn) = super::control_socket::connect(&sock) else {
         return Ok(None);
     };
     let protocol = |detail: String| SupervisorError::Protocol {

@@ -27,6 +27,7 @@ pub(crate) fn write_note(args: std::fmt::Arguments) {
 }
 
 pub mod client;
+pub mod control_socket;
 pub mod health;
 pub mod liveness;
 pub mod log_reader;

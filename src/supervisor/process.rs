@@ -199,8 +199,7 @@ impl Supervisor {
         }
 
         let sock = paths.control_socket();
-        let _ = fs::remove_file(&sock);
-        let listener = UnixListener::bind(&sock)
+        let listener = super::control_socket::bind(&sock)
             .map_err(|e| format!("cannot listen on control socket {}: {e}", sock.display()))?;
         // Only root may stop, kill or query the container (its directory is
         // private too; this holds even if a caller's umask was 0).

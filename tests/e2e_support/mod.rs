@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 #[path = "../image_common/mod.rs"]
 mod image_common;
 pub use image_common::{have, is_root, require, Registry};
+#[path = "../teardown_support/mod.rs"]
+mod teardown_support;
+use teardown_support::supervisor_pids;
 
 /// The examples publish fixed host ports (8000, 8080, ...): one at a time.
 pub fn serial() -> MutexGuard<'static, ()> {
@@ -268,42 +271,10 @@ pub fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, Str
     Some((status, body.to_string()))
 }
 
-/// PIDs of supervisors of this state root (matched by RCOMPOSE_ROOT).
-fn supervisor_pids(root: &Path) -> Vec<i32> {
-    let want = format!("RCOMPOSE_ROOT={}", root.display());
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if !String::from_utf8_lossy(&cmd).contains("__supervise") {
-            continue;
-        }
-        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        if env.split(|b| *b == 0).any(|v| v == want.as_bytes()) {
-            out.push(pid);
-        }
-    }
-    out
-}
-
 impl Drop for Example {
     fn drop(&mut self) {
         let _ = self.rc(&["down", "-v", "-t", "1", "--remove-orphans"]);
-        for pid in supervisor_pids(&self.root) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-        }
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let root = self.dir.path().to_string_lossy().into_owned();
-        let mut points: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| m.starts_with(&root))
-            .collect();
-        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for m in points {
-            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
-        }
+        teardown_support::kill_supervisors(&self.root);
+        teardown_support::unmount_below(self.dir.path());
     }
 }

@@ -7,8 +7,12 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+
+#[path = "../teardown_support/mod.rs"]
+mod teardown_support;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use teardown_support::supervisor_pids;
 
 pub struct Project {
     pub dir: tempfile::TempDir,
@@ -203,42 +207,10 @@ impl Project {
     }
 }
 
-/// PIDs of supervisors running for this state root (from /proc, matched by
-/// the RCOMPOSE_ROOT in their environment).
-fn supervisor_pids(root: &Path) -> Vec<i32> {
-    let want = format!("RCOMPOSE_ROOT={}", root.display());
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let is_sup = String::from_utf8_lossy(&cmd).contains("__supervise");
-        if is_sup && env.split(|b| *b == 0).any(|v| v == want.as_bytes()) {
-            out.push(pid);
-        }
-    }
-    out
-}
-
 impl Drop for Project {
     fn drop(&mut self) {
         let _ = self.rc(&["down", "-v", "-t", "0", "--remove-orphans"]);
-        for pid in supervisor_pids(&self.root) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-        }
-        // Mounts under the temp dir (rootfs overlays, netns files), deepest first.
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let root = self.dir.path().to_string_lossy().to_string();
-        let mut points: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| m.starts_with(&root))
-            .collect();
-        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for m in points {
-            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
-        }
+        teardown_support::kill_supervisors(&self.root);
+        teardown_support::unmount_below(self.dir.path());
     }
 }
