@@ -396,6 +396,9 @@ networks:
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
+    assert_eq!(line, "Attaching to web-1\n");
+    line.clear();
+    out.read_line(&mut line).unwrap();
     assert_eq!(line, "web-1  | ready\n");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -650,4 +653,36 @@ fn volume_rm_force_of_a_missing_volume_succeeds() {
     assert_eq!(so, "rct-volrm-real\nrct-volrm-nothing\n");
     let (so, _) = p.ok(&["volume", "ls", "-q"]);
     assert!(!so.contains("rct-volrm-real"), "{so}");
+}
+
+#[test]
+fn attached_up_says_what_it_attaches_to_and_how_each_container_exited() {
+    let Some(p) = project("attach_exit", 49) else { return };
+    p.compose(
+        r#"
+services:
+  a:
+    image: busybox:test
+    command: ["sh", "-c", "echo a1; sleep 1; echo a2; exit 3"]
+  b:
+    image: busybox:test
+    command: ["sh", "-c", "echo b1"]
+networks:
+  default:
+    ipam: {config: [{subnet: SUBNET}]}
+"#,
+    );
+    let (so, _) = p.ok(&["up"]);
+    let lines: Vec<&str> = so.lines().collect();
+    assert_eq!(lines.first(), Some(&"Attaching to a-1, b-1"), "{so}");
+    let pos = |l: &str| {
+        lines
+            .iter()
+            .position(|x| *x == l)
+            .unwrap_or_else(|| panic!("no {l:?} in:\n{so}"))
+    };
+    // each container's exit comes after its last line
+    assert!(pos("a-1  | a2") < pos("a-1 exited with code 3"), "{so}");
+    assert!(pos("b-1  | b1") < pos("b-1 exited with code 0"), "{so}");
+    assert_eq!(so.matches("exited with code").count(), 2, "{so}");
 }

@@ -68,7 +68,7 @@ impl Printer {
     }
 
     /// Docker Compose shows container names without the project prefix.
-    fn short<'a>(&self, container: &'a str) -> &'a str {
+    pub fn short<'a>(&self, container: &'a str) -> &'a str {
         container
             .strip_prefix(&self.project)
             .and_then(|r| r.strip_prefix('-'))
@@ -89,6 +89,15 @@ impl Printer {
             .entry(l.container.clone())
             .or_insert(COLORS[n % COLORS.len()]);
         let mut s = String::new();
+        if let Some(code) = l.exited {
+            // Docker Compose's status line: no `|`, no padding.
+            let text = format!("{name} exited with code {code}");
+            return if self.color {
+                format!("\x1b[{color}m{text}\x1b[0m\n")
+            } else {
+                text + "\n"
+            };
+        }
         if self.prefix {
             let p = format!("{name:<w$}  | ", w = self.width);
             if self.color {

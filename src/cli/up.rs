@@ -288,6 +288,14 @@ fn attached(
         }
     }
     let watched: Vec<String> = report.containers.values().flatten().cloned().collect();
+    let mut attached_names: Vec<String> = services
+        .iter()
+        .filter_map(|s| report.containers.get(s))
+        .flatten()
+        .map(|id| printer.short(id).to_string())
+        .collect();
+    attached_names.sort();
+    out.stdout(format!("Attaching to {}\n", attached_names.join(", ")).as_bytes())?;
     let exited_first: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
     std::thread::scope(|scope| {
         scope.spawn(|| {

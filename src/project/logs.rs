@@ -46,6 +46,10 @@ pub struct Line {
     pub time: DateTime<Utc>,
     pub stderr: bool,
     pub text: String,
+    /// Set (with an empty `text`) after a container's last line when it
+    /// has exited, only while following `until_exited` (attached `up`
+    /// prints "NAME exited with code N", as Docker Compose).
+    pub exited: Option<i32>,
 }
 
 /// `--since`/`--until` values: RFC 3339 timestamps, Unix seconds, or a
@@ -78,7 +82,21 @@ fn to_line(c: &Existing, r: LogRecord) -> Option<Line> {
         time,
         stderr: r.stream == "stderr",
         text: r.log,
+        exited: None,
     })
+}
+
+/// The marker that follows a container's last line once it has exited.
+fn exit_marker(c: &Existing) -> Line {
+    Line {
+        container: c.id.clone(),
+        service: c.service.clone(),
+        number: c.number,
+        time: Utc::now(),
+        stderr: false,
+        text: String::new(),
+        exited: Some(c.state.exit_code.unwrap_or(-1)),
+    }
 }
 
 /// The log files of a container, oldest first (`.N` … `.1`, then current).
@@ -242,6 +260,8 @@ fn follow(
     emit: &mut dyn FnMut(&Line) -> bool,
 ) -> Result<()> {
     let mut rescan = 0u32;
+    // Containers whose exit was reported (until they run again).
+    let mut reported: std::collections::HashSet<String> = std::collections::HashSet::new();
     while !stop.load(Ordering::Relaxed) {
         let mut batch: Vec<Line> = Vec::new();
         for cur in cursors.values_mut() {
@@ -266,19 +286,31 @@ fn follow(
                     offset: 0,
                 });
             }
-            if opts.until_exited && now.iter().all(|c| !c.running()) {
-                // Drain what the last container wrote before it exited.
-                let mut last: Vec<Line> = Vec::new();
-                for cur in cursors.values_mut() {
-                    read_new(cur, &mut last);
-                }
-                last.sort_by_key(|l| l.time);
-                for l in &last {
-                    if !emit(l) {
-                        break;
+            if opts.until_exited {
+                // Each container that exited: the rest of its lines, then
+                // its exit.
+                for c in &now {
+                    if c.running() {
+                        reported.remove(&c.id);
+                        continue;
+                    }
+                    if c.state.started_at.is_none() || !reported.insert(c.id.clone()) {
+                        continue;
+                    }
+                    let mut last: Vec<Line> = Vec::new();
+                    if let Some(cur) = cursors.get_mut(&c.id) {
+                        read_new(cur, &mut last);
+                    }
+                    last.push(exit_marker(c));
+                    for l in &last {
+                        if !emit(l) {
+                            return Ok(());
+                        }
                     }
                 }
-                return Ok(());
+                if now.iter().all(|c| !c.running()) {
+                    return Ok(());
+                }
             }
         }
         std::thread::sleep(Duration::from_millis(100));
