@@ -686,3 +686,56 @@ networks:
     assert!(pos("b-1  | b1") < pos("b-1 exited with code 0"), "{so}");
     assert_eq!(so.matches("exited with code").count(), 2, "{so}");
 }
+
+#[test]
+fn attached_up_follows_the_named_services_and_aborts_on_a_failure() {
+    let Some(p) = project("attach_deps", 50) else { return };
+    p.compose(
+        r#"
+services:
+  db:
+    image: busybox:test
+    command: ["sh", "-c", "echo d; sleep 1"]
+  web:
+    image: busybox:test
+    command: ["sh", "-c", "echo w"]
+    depends_on: [db]
+networks:
+  default:
+    ipam: {config: [{subnet: SUBNET}]}
+"#,
+    );
+    // `up web` attaches to web alone; its dependency still starts.
+    let (so, _) = p.ok(&["up", "web"]);
+    assert!(so.starts_with("Attaching to web-1\n"), "{so}");
+    assert!(so.contains("web-1  | w"), "{so}");
+    assert!(!so.contains("db-1  |"), "{so}");
+    p.ok(&["down", "-t", "0"]);
+    let (so, _) = p.ok(&["up", "--attach-dependencies", "web"]);
+    assert!(so.starts_with("Attaching to db-1, web-1\n"), "{so}");
+    // (db-1 is padded to web-1's width)
+    assert!(so.contains("db-1   | d") && so.contains("web-1  | w"), "{so}");
+    assert!(so.contains("db-1 exited with code 0"), "{so}");
+    p.ok(&["down", "-t", "0"]);
+
+    // A failing container stops the others.
+    p.compose(&format!(
+        r#"
+services:
+  job:
+    image: busybox:test
+    command: ["sh", "-c", "sleep 0.5; exit 5"]
+  web:
+    image: busybox:test
+    command: {LOOP}
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+"#
+    ));
+    let out = p.rc(&["up", "--abort-on-container-failure"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Aborting on container exit..."), "{err}");
+    let ps = p.ps();
+    assert!(ps.iter().all(|c| c["State"] == "exited"), "{ps:?}");
+}

@@ -28,6 +28,10 @@ pub struct ConfigArgs {
     /// Print the image names, one per line
     #[arg(long)]
     images: bool,
+    /// Print the service config hash, one per line ("*" for every service,
+    /// or names separated by commas)
+    #[arg(long, value_name = "SERVICES")]
+    hash: Option<String>,
     /// Only validate the configuration, don't print anything
     #[arg(short, long)]
     quiet: bool,
@@ -76,6 +80,36 @@ fn lines<I: IntoIterator<Item = String>>(items: I) -> String {
     items.into_iter().map(|s| s + "\n").collect()
 }
 
+/// `--hash`: `SERVICE HASH` lines, the hash `up` compares to decide on a
+/// recreate (the container's config-hash label).
+fn config_hashes(which: &str, loaded: &Loaded) -> Result<String, String> {
+    let project = loaded
+        .project
+        .as_ref()
+        .ok_or("the project could not be read into its model")?;
+    let names: Vec<String> = if which.trim() == "*" {
+        project.services.keys().cloned().collect()
+    } else {
+        let mut v: Vec<String> = which
+            .split(',')
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let mut out = String::new();
+    for name in names {
+        let service = project
+            .services
+            .get(&name)
+            .ok_or_else(|| format!("no such service: {name}"))?;
+        out.push_str(&format!("{name} {}\n", crate::project::hash::config_hash(service)));
+    }
+    Ok(out)
+}
+
 fn render(args: &ConfigArgs, loaded: &Loaded) -> Result<String, String> {
     let tree = &loaded.tree;
     let keys = |section: &str| -> Vec<String> {
@@ -90,6 +124,9 @@ fn render(args: &ConfigArgs, loaded: &Loaded) -> Result<String, String> {
             Some(p) => lines(graph::start_levels(p).map_err(|e| e.to_string())?.into_iter().flatten()),
             None => lines(keys("services")),
         });
+    }
+    if let Some(which) = &args.hash {
+        return config_hashes(which, loaded);
     }
     if args.volumes {
         return Ok(lines(keys("volumes")));

@@ -58,9 +58,18 @@ pub struct UpArgs {
     /// Stops all containers if any container was stopped. Incompatible with -d
     #[arg(long, conflicts_with = "detach")]
     abort_on_container_exit: bool,
+    /// Stops all containers if any container exited with failure. Incompatible with -d
+    #[arg(long, conflicts_with_all = ["detach", "abort_on_container_exit"])]
+    abort_on_container_failure: bool,
     /// Return the exit code of the selected service container. Implies --abort-on-container-exit
     #[arg(long, value_name = "SERVICE", conflicts_with = "detach")]
     exit_code_from: Option<String>,
+    /// Automatically attach to log output of dependent services
+    #[arg(long)]
+    attach_dependencies: bool,
+    /// Assume "yes" as answer to all prompts and run non-interactively (rcompose asks nothing)
+    #[arg(short = 'y', long)]
+    yes: bool,
     /// Restrict attaching to the specified services
     #[arg(long, value_name = "SERVICE")]
     attach: Vec<String>,
@@ -257,15 +266,19 @@ fn attached(
     progress: &Progress,
     out: &Output,
 ) -> Result<ExitCode, Failure> {
-    let mut services: Vec<String> = if args.attach.is_empty() {
+    // As Docker Compose: --attach names them; else the services named on
+    // the command line (their dependencies too with
+    // --attach-dependencies), else all, less those with `attach: false`.
+    let mut services: Vec<String> = if !args.attach.is_empty() {
+        args.attach.clone()
+    } else {
         report
             .containers
             .keys()
+            .filter(|s| args.services.is_empty() || args.attach_dependencies || args.services.contains(*s))
             .filter(|s| target.project.services.get(*s).and_then(|s| s.attach) != Some(false))
             .cloned()
             .collect()
-    } else {
-        args.attach.clone()
     };
     services.retain(|s| !args.no_attach.contains(s));
     let abort_on_exit = args.abort_on_container_exit || args.exit_code_from.is_some();
@@ -306,10 +319,14 @@ fn attached(
                     stop.store(true, Ordering::Relaxed);
                     break;
                 }
-                if abort_on_exit {
+                if abort_on_exit || args.abort_on_container_failure {
                     for id in &watched {
                         let st = crate::supervisor::client::status(&engine.roots, id);
-                        if st.is_ok_and(|s| s.status == crate::runtime::Status::Exited) {
+                        let ends = st.is_ok_and(|s| {
+                            s.status == crate::runtime::Status::Exited
+                                && (abort_on_exit || s.exit_code.is_some_and(|c| c != 0))
+                        });
+                        if ends {
                             *exited_first.lock().unwrap_or_else(|p| p.into_inner()) = Some(id.clone());
                             stop.store(true, Ordering::Relaxed);
                         }
@@ -331,7 +348,8 @@ fn attached(
     .map_err(|e| load::fail(out, e))?;
 
     let interrupted = INTERRUPTS.load(Ordering::SeqCst) > 0;
-    if interrupted || abort_on_exit {
+    let aborted = exited_first.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+    if interrupted || abort_on_exit || aborted {
         if interrupted {
             eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
         } else if let Some(id) = exited_first.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
