@@ -324,8 +324,20 @@ networks:
     let out = p.rc(&["exec", "-T", "ticker", "true"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("paused"));
 
+    // Pausing what is paused fails as Docker's daemon refuses it.
+    let out = p.rc(&["pause", "ticker"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("Container {c} is already paused")),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     p.ok(&["unpause", "ticker"]);
     p.eventually(5, "ticks after unpause", || ticks() > frozen_at);
+    let out = p.rc(&["unpause", "ticker"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("Container {c} is not paused")));
 
     // A paused container stops at once (it is thawed to get the signal).
     p.ok(&["pause", "ticker"]);
@@ -336,6 +348,9 @@ networks:
         "stop waited for the grace period"
     );
     assert_eq!(p.state(&c)["exit_code"], 0);
+    // Stopping what is stopped reports it stopped, as Docker Compose does.
+    let (_, err) = p.ok(&["stop", "ticker"]);
+    assert!(err.contains(&format!("Container {c} Stopped")), "{err}");
 
     // What `events` saw, in order.
     std::thread::sleep(std::time::Duration::from_millis(500));

@@ -50,7 +50,7 @@ pub fn stop_in_order(
     }
     // Orphans and one-offs first: nothing in the file depends on them.
     let mut groups: BTreeMap<usize, Vec<&Existing>> = BTreeMap::new();
-    for c in containers.iter().filter(|c| c.running()) {
+    for c in containers.iter() {
         let l = if c.oneoff {
             0
         } else {
@@ -63,6 +63,12 @@ pub fn stop_in_order(
             for c in group {
                 scope.spawn(move || {
                     let step = Step::begin(sink, Kind::Container, &c.id, "Stopping");
+                    if !c.running() {
+                        // Docker Compose reports a stopped container as
+                        // stopped again (the daemon's stop is a no-op).
+                        step.end("Stopped");
+                        return;
+                    }
                     match container::stop(engine, &c.id, grace) {
                         Ok(()) => step.end("Stopped"),
                         Err(e) => {

@@ -122,8 +122,15 @@ pub fn pause(engine: &Engine, target: &Target, services: &[String], frozen: bool
         ("Unpausing", "Unpaused")
     };
     let mut first = None;
-    for c in found.iter().filter(|c| c.running() && c.state.paused != frozen) {
+    for c in found.iter().filter(|c| c.running()) {
         let step = Step::begin(sink, Kind::Container, &c.id, doing);
+        if c.state.paused == frozen {
+            // Docker's daemon refuses these, and Docker Compose fails with it.
+            step.fail("Error");
+            let already = if frozen { "is already paused" } else { "is not paused" };
+            first.get_or_insert(ProjectError::Other(format!("Container {} {already}", c.id)));
+            continue;
+        }
         match client::pause(&engine.roots, &c.id, frozen) {
             Ok(()) => step.end(done),
             Err(e) => {
