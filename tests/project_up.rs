@@ -739,3 +739,38 @@ networks:
     let ps = p.ps();
     assert!(ps.iter().all(|c| c["State"] == "exited"), "{ps:?}");
 }
+
+#[test]
+fn run_detached_keeps_input_open_and_publish_replaces_the_ports() {
+    let Some(p) = project("run_detached", 51) else { return };
+    p.compose(
+        r#"
+services:
+  web:
+    image: busybox:test
+    ports: ["127.0.0.1:18251:80"]
+networks:
+  default:
+    ipam: {config: [{subnet: SUBNET}]}
+"#,
+    );
+    // `cat` reads an input that stays open: it keeps running.
+    let (so, _) = p.ok(&["run", "-d", "--publish", "127.0.0.1:18252:80", "web", "cat"]);
+    let name = so.trim().to_string();
+    std::thread::sleep(Duration::from_millis(800));
+    let ps = p.ps();
+    let c = ps
+        .iter()
+        .find(|c| c["Name"] == name.as_str())
+        .unwrap_or_else(|| panic!("{name} in {ps:?}"));
+    assert_eq!(c["State"], "running", "{c}");
+    let published: Vec<u64> = c["Publishers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["PublishedPort"].as_u64())
+        .filter(|p| *p != 0)
+        .collect();
+    assert_eq!(published, vec![18252], "{c}");
+    p.ok(&["down", "-t", "0"]);
+}

@@ -71,6 +71,8 @@ pub fn run(global: &GlobalArgs, args: RunArgs, out: &Output) -> Result<ExitCode,
             .services
             .get_mut(&args.service)
             .ok_or_else(|| out.error(&format!("no such service: {}", args.service)))?;
+        // As Docker Compose: --publish replaces the service's ports.
+        svc.ports.clear();
         for p in &args.publish {
             let long = crate::compose::normalize::parse_port(p)
                 .map_err(|e| out.error(&format!("invalid --publish {p:?}: {e}")))?;
@@ -98,8 +100,10 @@ pub fn run(global: &GlobalArgs, args: RunArgs, out: &Output) -> Result<ExitCode,
         name: args.name.clone(),
         no_deps: args.no_deps,
         service_ports: args.service_ports || !args.publish.is_empty(),
-        // As Docker Compose: -i is the default; a detached run reads nothing.
+        // As Docker Compose: -i is the default; a detached run reads nothing
+        // but its input stays open.
         interactive: !args.detach,
+        keep_stdin_open: args.detach,
         up: UpOptions {
             build: if args.build {
                 crate::project::build::BuildMode::Always

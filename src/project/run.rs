@@ -30,6 +30,9 @@ pub struct RunOptions {
     /// `-i` (attached runs): the container reads what the caller writes to
     /// [`Started::stdin`], until it closes it.
     pub interactive: bool,
+    /// `-d` with Docker Compose's default `-i`: the one-off's input stays
+    /// open though nothing writes to it (`run -d svc cat` keeps running).
+    pub keep_stdin_open: bool,
     pub up: UpOptions,
 }
 
@@ -64,6 +67,9 @@ pub fn run(engine: &Engine, target: &Target, opts: &RunOptions, sink: &dyn Sink)
     // when missing, with or without its dependencies.
     up::create_networks_and_volumes(engine, target, &[opts.service.clone()].into(), sink)?;
     let mut service = base.clone();
+    if opts.keep_stdin_open {
+        service.stdin_open = Some(true);
+    }
     if !opts.command.is_empty() {
         service.command = Some(opts.command.clone());
     }
