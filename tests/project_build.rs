@@ -364,3 +364,46 @@ networks:
         "{e}"
     );
 }
+
+#[test]
+fn build_with_dependencies_builds_what_the_named_service_needs() {
+    let Some(p) = project("build_deps", 52) else { return };
+    for d in ["api", "worker", "other"] {
+        let dir = p.project_dir.join(d);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("Dockerfile"),
+            format!("FROM busybox:test\nRUN echo {d} > /name\n"),
+        )
+        .unwrap();
+    }
+    p.compose(
+        r#"
+services:
+  api:
+    build: ./api
+    depends_on: [worker]
+  worker:
+    build: ./worker
+  other:
+    build: ./other
+networks:
+  default:
+    ipam: {config: [{subnet: SUBNET}]}
+"#,
+    );
+    let images = |p: &project_support::Project| {
+        let (so, _) = p.ok(&["image", "ls", "--format", "json"]);
+        so
+    };
+    p.ok(&["build", "api"]);
+    let so = images(&p);
+    assert!(
+        so.contains("rct-build-deps-api") && !so.contains("rct-build-deps-worker"),
+        "{so}"
+    );
+    p.ok(&["build", "--with-dependencies", "--progress", "plain", "api"]);
+    let so = images(&p);
+    assert!(so.contains("rct-build-deps-worker"), "{so}");
+    assert!(!so.contains("rct-build-deps-other"), "{so}");
+}

@@ -24,6 +24,12 @@ pub struct BuildArgs {
     /// Set build-time variables for services (KEY=VALUE, or KEY to take it from the environment)
     #[arg(long, value_name = "KEY=VALUE")]
     build_arg: Vec<String>,
+    /// Also build dependencies (transitively)
+    #[arg(long)]
+    with_dependencies: bool,
+    /// Set type of progress output (as the global --progress; Docker Compose accepts it here too)
+    #[arg(long, value_parser = ["auto", "tty", "plain", "json", "quiet"])]
+    progress: Option<String>,
     services: Vec<String>,
 }
 
@@ -42,7 +48,16 @@ pub fn build_args(items: &[String]) -> BTreeMap<String, String> {
 pub fn build(global: &GlobalArgs, args: BuildArgs, out: &Output) -> Result<ExitCode, Failure> {
     let target = load::target(global, &args.services, false, out)?;
     let engine = load::engine(out)?;
-    let progress = Progress::new(global, out.color());
+    let mut global = global.clone();
+    if let Some(p) = &args.progress {
+        global.progress = p.clone();
+    }
+    let progress = Progress::new(&global, out.color());
+    let mut services = args.services.clone();
+    if args.with_dependencies && !services.is_empty() {
+        target.check_services(&services).map_err(|e| load::fail(out, e))?;
+        services = crate::compose::graph::with_dependencies(&target.project, &services);
+    }
     let opts = BuildOptions {
         no_cache: args.no_cache,
         pull: args.pull,
@@ -50,6 +65,6 @@ pub fn build(global: &GlobalArgs, args: BuildArgs, out: &Output) -> Result<ExitC
         args: build_args(&args.build_arg),
         pull_options: super::up::pull_options(out)?,
     };
-    build::build_services(&engine, &target, &args.services, &opts, &progress).map_err(|e| load::fail(out, e))?;
+    build::build_services(&engine, &target, &services, &opts, &progress).map_err(|e| load::fail(out, e))?;
     Ok(ExitCode::SUCCESS)
 }

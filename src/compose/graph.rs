@@ -16,6 +16,21 @@ pub struct CycleError(pub Vec<String>);
 
 /// What a service needs started first: `depends_on`, and (as compose-go
 /// orders them) `links`, `volumes_from` and `service:NAME` namespaces.
+/// `names` and everything they depend on, transitively (sorted).
+pub fn with_dependencies(project: &Project, names: &[String]) -> Vec<String> {
+    let mut seen: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut todo: Vec<String> = names.to_vec();
+    while let Some(n) = todo.pop() {
+        if !seen.insert(n.clone()) {
+            continue;
+        }
+        if let Some(s) = project.services.get(&n) {
+            todo.extend(dependencies(s).into_iter().map(str::to_string));
+        }
+    }
+    seen.into_iter().collect()
+}
+
 pub fn dependencies(svc: &Service) -> Vec<&str> {
     let mut deps: Vec<&str> = svc.depends_on.keys().map(String::as_str).collect();
     deps.extend(svc.links.iter().map(|l| l.split(':').next().unwrap_or(l)));
