@@ -248,6 +248,28 @@ fn orphans_are_reported_then_removed_on_request() {
     let (_, err) = p.ok(&["up", "-d"]);
     assert!(err.contains("Found orphan containers (rct-orphans-b-1)"), "{err}");
     assert!(p.names().contains(&"rct-orphans-b-1".to_string()));
+    // COMPOSE_IGNORE_ORPHANS (here from .env) silences the warning.
+    std::fs::write(p.project_dir.join(".env"), "COMPOSE_IGNORE_ORPHANS=true\n").unwrap();
+    let (_, err) = p.ok(&["up", "-d"]);
+    assert!(!err.contains("Found orphan"), "{err}");
+    // COMPOSE_REMOVE_ORPHANS from the process's environment acts as
+    // --remove-orphans; COMPOSE_STATUS_STDOUT moves progress to stdout.
+    let out = p
+        .command(&["up", "-d"])
+        .env("COMPOSE_REMOVE_ORPHANS", "1")
+        .env("COMPOSE_STATUS_STDOUT", "true")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert!(so.contains("Container rct-orphans-b-1 Removed"), "{so}");
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(p.names(), vec!["rct-orphans-a-1"]);
+    std::fs::remove_file(p.project_dir.join(".env")).unwrap();
+
+    p.compose(&two);
+    p.ok(&["up", "-d"]);
+    p.compose(&two.replace(&format!("  b: {{image: busybox:test, command: {LOOP}}}\n"), ""));
     let (_, err) = p.ok(&["up", "-d", "--remove-orphans"]);
     assert!(err.contains("Container rct-orphans-b-1 Removed"), "{err}");
     assert_eq!(p.names(), vec!["rct-orphans-a-1"]);

@@ -21,6 +21,9 @@ enum Style {
 pub struct Progress {
     style: Style,
     color: bool,
+    /// `COMPOSE_STATUS_STDOUT`: progress goes to stdout, as Docker Compose
+    /// sends it there.
+    to_stdout: bool,
     lock: Mutex<()>,
 }
 
@@ -34,18 +37,29 @@ impl Progress {
             _ if std::io::stderr().is_terminal() => Style::Tty,
             _ => Style::Plain,
         };
+        let to_stdout = matches!(
+            std::env::var("COMPOSE_STATUS_STDOUT").as_deref(),
+            Ok("1" | "t" | "T" | "true" | "TRUE" | "True")
+        );
         Progress {
             style,
             color,
+            to_stdout,
             lock: Mutex::new(()),
         }
     }
 
     fn write(&self, line: &str) {
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut err = std::io::stderr().lock();
-        let _ = err.write_all(line.as_bytes());
-        let _ = err.flush();
+        if self.to_stdout {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(line.as_bytes());
+            let _ = out.flush();
+        } else {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(line.as_bytes());
+            let _ = err.flush();
+        }
     }
 }
 

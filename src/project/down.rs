@@ -118,7 +118,8 @@ pub fn down(engine: &Engine, target: &Target, opts: &DownOptions, sink: &dyn Sin
     let (ours, orphans): (Vec<&Existing>, Vec<&Existing>) = all
         .iter()
         .partition(|c| by_name || c.oneoff || target.project.services.contains_key(&c.service));
-    if !orphans.is_empty() && !opts.remove_orphans {
+    let remove_orphans = opts.remove_orphans || target.env_flag("COMPOSE_REMOVE_ORPHANS");
+    if !orphans.is_empty() && !remove_orphans && !target.env_flag("COMPOSE_IGNORE_ORPHANS") {
         let names: Vec<&str> = orphans.iter().map(|o| o.id.as_str()).collect();
         sink.warning(&format!(
             "Found orphan containers ({}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
@@ -126,7 +127,7 @@ pub fn down(engine: &Engine, target: &Target, opts: &DownOptions, sink: &dyn Sin
         ));
     }
     let mut targets: Vec<&Existing> = ours;
-    if opts.remove_orphans {
+    if remove_orphans {
         targets.extend(orphans);
     }
     // The networks the containers were on: with `-p NAME` alone, the only

@@ -76,6 +76,14 @@ impl Target {
         }
     }
 
+    /// A Docker Compose switch such as `COMPOSE_REMOVE_ORPHANS`, from the
+    /// project's environment (the process's over `.env`), read as Go's
+    /// `strconv.ParseBool` reads it (`1`, `t`, `true`, `TRUE`, …).
+    pub fn env_flag(&self, name: &str) -> bool {
+        let value = self.environment.get(name).cloned().or_else(|| std::env::var(name).ok());
+        matches!(value.as_deref(), Some("1" | "t" | "T" | "true" | "TRUE" | "True"))
+    }
+
     /// Checks service names given on the command line.
     pub fn check_services(&self, names: &[String]) -> Result<()> {
         for n in names {

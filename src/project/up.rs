@@ -222,7 +222,8 @@ pub fn up(engine: &Engine, target: &Target, opts: &UpOptions, sink: &dyn Sink) -
         .collect();
     let all_services: BTreeSet<String> = project.services.keys().cloned().collect();
     let orphans = plan::orphans(&all_services, &found);
-    if !orphans.is_empty() && !opts.remove_orphans {
+    let remove_orphans = opts.remove_orphans || target.env_flag("COMPOSE_REMOVE_ORPHANS");
+    if !orphans.is_empty() && !remove_orphans && !target.env_flag("COMPOSE_IGNORE_ORPHANS") {
         let names: Vec<&str> = orphans.iter().map(|o| o.id.as_str()).collect();
         sink.warning(&format!(
             "Found orphan containers ({}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
@@ -256,7 +257,7 @@ pub fn up(engine: &Engine, target: &Target, opts: &UpOptions, sink: &dyn Sink) -
 
     create_networks_and_volumes(engine, target, &selected, sink)?;
 
-    if opts.remove_orphans {
+    if remove_orphans {
         for o in &orphans {
             let step = Step::begin(sink, Kind::Container, &o.id, "Removing");
             match container::remove(engine, &o.id) {
