@@ -32,6 +32,12 @@ pub struct ConfigArgs {
     /// or names separated by commas)
     #[arg(long, value_name = "SERVICES")]
     hash: Option<String>,
+    /// Print model variables and default values
+    #[arg(long)]
+    variables: bool,
+    /// Print environment used for interpolation
+    #[arg(long)]
+    environment: bool,
     /// Only validate the configuration, don't print anything
     #[arg(short, long)]
     quiet: bool,
@@ -54,6 +60,12 @@ pub fn run(global: &GlobalArgs, args: ConfigArgs, out: &Output) -> Result<ExitCo
         .map_err(|e| out.error(&e.to_string()))?;
     opts.no_interpolate = args.no_interpolate;
     opts.no_normalize = args.no_normalize;
+    if args.variables {
+        // The variables as the files write them: read before interpolation
+        // (and the normalizing that needs interpolated values).
+        opts.no_interpolate = true;
+        opts.no_normalize = true;
+    }
     super::load::huge_pages_for_large_projects(&opts);
     let loaded = match compose::load(&opts) {
         Ok(l) => l,
@@ -78,6 +90,34 @@ pub fn run(global: &GlobalArgs, args: ConfigArgs, out: &Output) -> Result<ExitCo
 
 fn lines<I: IntoIterator<Item = String>>(items: I) -> String {
     items.into_iter().map(|s| s + "\n").collect()
+}
+
+/// `--variables`: one row per variable, as Docker Compose's table.
+fn variables_table(loaded: &Loaded) -> String {
+    use std::collections::BTreeMap;
+    let mut by_name: BTreeMap<String, compose::interpolate::Variable> = BTreeMap::new();
+    for v in compose::interpolate::tree_variables(&loaded.tree) {
+        let e = by_name.entry(v.name.clone()).or_insert_with(|| v.clone());
+        e.required |= v.required;
+        if e.default.is_none() {
+            e.default = v.default;
+        }
+        if e.alternate.is_none() {
+            e.alternate = v.alternate;
+        }
+    }
+    let rows: Vec<Vec<String>> = by_name
+        .into_values()
+        .map(|v| {
+            vec![
+                v.name,
+                v.required.to_string(),
+                v.default.unwrap_or_default(),
+                v.alternate.unwrap_or_default(),
+            ]
+        })
+        .collect();
+    super::ps::table(&["NAME", "REQUIRED", "DEFAULT VALUE", "ALTERNATE VALUE"], &rows)
 }
 
 /// `--hash`: `SERVICE HASH` lines, the hash `up` compares to decide on a
@@ -127,6 +167,12 @@ fn render(args: &ConfigArgs, loaded: &Loaded) -> Result<String, String> {
     }
     if let Some(which) = &args.hash {
         return config_hashes(which, loaded);
+    }
+    if args.variables {
+        return Ok(variables_table(loaded));
+    }
+    if args.environment {
+        return Ok(lines(loaded.environment.iter().map(|(k, v)| format!("{k}={v}"))));
     }
     if args.volumes {
         return Ok(lines(keys("volumes")));

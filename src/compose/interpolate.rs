@@ -214,6 +214,106 @@ impl Interp<'_> {
     }
 }
 
+/// A variable a file uses, as `config --variables` lists it (compose-go's
+/// `ExtractVariables`): `${NAME:?err}` is required, `${NAME:-x}` has a
+/// default, `${NAME:+x}` an alternate value; the arguments as written.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Variable {
+    pub name: String,
+    pub required: bool,
+    pub default: Option<String>,
+    pub alternate: Option<String>,
+}
+
+/// The variables `s` refers to, in order (nested arguments included).
+pub fn variables(s: &str) -> Vec<Variable> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'$' {
+            i += 1;
+            continue;
+        }
+        match b.get(i + 1).copied() {
+            Some(b'$') => i += 2,
+            Some(b'{') => {
+                let start = i + 2;
+                let mut j = start;
+                while j < b.len() && is_name_char(b[j]) {
+                    j += 1;
+                }
+                // The argument runs to the `}` that closes this `${`.
+                let mut depth = 1;
+                let mut k = j;
+                while k < b.len() {
+                    if b[k] == b'$' && b.get(k + 1) == Some(&b'{') {
+                        depth += 1;
+                        k += 2;
+                        continue;
+                    }
+                    if b[k] == b'}' {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    k += 1;
+                }
+                let name = &s[start..j];
+                if name.is_empty() || !is_name_start(name.as_bytes()[0]) || k >= b.len() {
+                    i = start;
+                    continue;
+                }
+                let rest = &s[j..k];
+                let op_len = if rest.starts_with(':') { 2 } else { 1 }.min(rest.len());
+                let (op, arg) = rest.split_at(op_len);
+                let mut v = Variable {
+                    name: name.to_string(),
+                    ..Variable::default()
+                };
+                match op.trim_start_matches(':') {
+                    "?" => v.required = true,
+                    "-" => v.default = Some(arg.to_string()),
+                    "+" => v.alternate = Some(arg.to_string()),
+                    _ => {}
+                }
+                out.push(v);
+                out.extend(variables(arg));
+                i = k + 1;
+            }
+            Some(c) if is_name_start(c) => {
+                let mut j = i + 1;
+                while j < b.len() && is_name_char(b[j]) {
+                    j += 1;
+                }
+                out.push(Variable {
+                    name: s[i + 1..j].to_string(),
+                    ..Variable::default()
+                });
+                i = j;
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+/// Every variable the string values of `root` refer to.
+pub fn tree_variables(root: &Node) -> Vec<Variable> {
+    let mut out = Vec::new();
+    fn walk(n: &Node, out: &mut Vec<Variable>) {
+        match &n.value {
+            Value::String(s) if s.contains('$') => out.extend(variables(s)),
+            Value::Seq(items) => items.iter().for_each(|i| walk(i, out)),
+            Value::Map(m) => m.values().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    walk(root, &mut out);
+    out
+}
+
 /// Interpolate every string value in `root` (never keys), then cast values
 /// that came out of interpolation where the spec wants another type.
 pub fn interpolate_tree(root: &mut Node, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<Diag> {
@@ -393,6 +493,18 @@ pub(crate) fn cast_to(kind: Cast, s: String) -> Value {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn variables_are_listed_with_their_operators() {
+        let v = variables("${PORT:-8080}:80 $USER ${TAG:?set TAG} ${DEBUG:+--debug} $$NOT ${A-${B}}");
+        let names: Vec<&str> = v.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["PORT", "USER", "TAG", "DEBUG", "A", "B"]);
+        assert_eq!(v[0].default.as_deref(), Some("8080"));
+        assert!(v[2].required && v[2].default.is_none());
+        assert_eq!(v[3].alternate.as_deref(), Some("--debug"));
+        assert_eq!(v[4].default.as_deref(), Some("${B}"));
+        assert!(!v[1].required && v[1].default.is_none());
+    }
     use super::*;
     use crate::compose::diag::FileId;
     use std::collections::HashMap;

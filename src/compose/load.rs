@@ -220,6 +220,12 @@ impl<'a> Loader<'a> {
         let fin = normalize::finalize(&mut root, &name);
         self.absorb(fin);
         self.fold_env_files(&mut root, &lookup);
+        if opts.no_interpolate {
+            // Values such as `${PORT:-8080}:80` are not values yet: the
+            // typed model and the checks on it wait for interpolation.
+            loaded.tree = root;
+            return Some(loaded);
+        }
 
         // 7. model, 8. semantic validation
         let project = match Project::from_tree(&root) {

@@ -184,6 +184,13 @@ fn ports(n: &mut Node, cx: &mut Ctx) {
     for item in items.drain(..) {
         let span = item.span;
         if let Some(spec) = item.scalar_text() {
+            // Only a file read without interpolation (`config
+            // --no-interpolate`) still has `${PORT:-8080}:80`: it stays as
+            // written, as Docker Compose prints it.
+            if spec.contains('$') {
+                out.push(item);
+                continue;
+            }
             match parse_port(&spec) {
                 Ok(list) => {
                     for p in list {
