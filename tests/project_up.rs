@@ -796,3 +796,49 @@ networks:
     assert_eq!(published, vec![18252], "{c}");
     p.ok(&["down", "-t", "0"]);
 }
+
+#[test]
+fn start_brings_dependencies_and_f_scopes_stop_and_exec_finds_a_one_off() {
+    let Some(p) = project("start_deps", 53) else { return };
+    p.compose(&format!(
+        r#"
+services:
+  db:
+    image: busybox:test
+    command: {LOOP}
+  web:
+    image: busybox:test
+    command: {LOOP}
+    depends_on: [db]
+  tool:
+    image: busybox:test
+    profiles: [tools]
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+"#
+    ));
+    p.ok(&["up", "-d"]);
+    p.ok(&["stop"]);
+    let (_, err) = p.ok(&["start", "web"]);
+    let db = format!("{}-db-1", p.name);
+    let web = format!("{}-web-1", p.name);
+    assert!(err.contains(&format!("Container {db} Started")), "{err}");
+    let state = |name: &str| p.state(name)["status"].as_str().unwrap().to_string();
+    assert_eq!((state(&db), state(&web)), ("running".into(), "running".into()));
+
+    // -f with a file that names only db: stop leaves web alone.
+    std::fs::write(
+        p.project_dir.join("only-db.yaml"),
+        format!("services:\n  db:\n    image: busybox:test\n    command: {LOOP}\nnetworks:\n  default:\n    ipam: {{config: [{{subnet: 10.232.{}.0/24}}]}}\n", p.subnet),
+    )
+    .unwrap();
+    p.ok(&["-f", "only-db.yaml", "stop"]);
+    assert_eq!((state(&db), state(&web)), ("exited".into(), "running".into()));
+
+    // exec reaches a service's only one-off when it has no container of its own.
+    let (so, _) = p.ok(&["--profile", "tools", "run", "-d", "tool", "cat"]);
+    let (out, _) = p.ok(&["--profile", "tools", "exec", "-T", "tool", "echo", "in the one-off"]);
+    assert_eq!(out, "in the one-off\n", "one-off {so}");
+    p.ok(&["--profile", "tools", "down", "-t", "0"]);
+}

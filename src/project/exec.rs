@@ -10,9 +10,20 @@ use super::error::{ProjectError, Result};
 use super::lifecycle::containers_of;
 use super::Target;
 
-/// The running container number `index` of `service`.
+/// The running container number `index` of `service`; when the service
+/// has no container of its own, its only running one-off (`run -d`), as
+/// Docker Compose finds it.
 pub fn container_for(engine: &Engine, target: &Target, service: &str, index: u32) -> Result<String> {
     let found = containers_of(engine, target, &[service.to_string()])?;
+    if found.is_empty() {
+        let oneoffs: Vec<_> = super::inventory::list(engine, &target.name)?
+            .into_iter()
+            .filter(|c| c.oneoff && c.service == service && c.running())
+            .collect();
+        if let [only] = oneoffs.as_slice() {
+            return Ok(only.id.clone());
+        }
+    }
     let Some(c) = found.iter().find(|c| c.number == index) else {
         return Err(ProjectError::Other(if found.is_empty() {
             format!("service {service:?} is not running")

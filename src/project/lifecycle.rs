@@ -15,18 +15,39 @@ use super::inventory::{self, Existing};
 use super::lock::project_lock;
 use super::Target;
 
-/// The project's non-one-off containers of the named services (all when none).
+/// The project's non-one-off containers of the named services; when none
+/// are named, of the services the loaded files define (`-f one.yaml stop`
+/// leaves the other files' services alone, as Docker Compose), or all of
+/// them when the project is known by name only.
 pub fn containers_of(engine: &Engine, target: &Target, services: &[String]) -> Result<Vec<Existing>> {
     target.check_services(services)?;
+    let by_name = target.project.services.is_empty();
     Ok(inventory::list(engine, &target.name)?
         .into_iter()
-        .filter(|c| !c.oneoff && (services.is_empty() || services.contains(&c.service)))
+        .filter(|c| !c.oneoff)
+        .filter(|c| {
+            if services.is_empty() {
+                by_name || target.project.services.contains_key(&c.service)
+            } else {
+                services.contains(&c.service)
+            }
+        })
         .collect())
 }
 
 pub fn start(engine: &Engine, target: &Target, services: &[String], sink: &dyn Sink) -> Result<()> {
     let _lock = project_lock(engine, &target.name)?;
-    let found = containers_of(engine, target, services)?;
+    target.check_services(services)?;
+    // As Docker Compose: a named service's dependencies start too (first).
+    let services = if services.is_empty() {
+        Vec::new()
+    } else {
+        let mut all = graph::with_dependencies(&target.project, services);
+        // (a dependency left out by its profile is not this project's)
+        all.retain(|s| target.project.services.contains_key(s));
+        all
+    };
+    let found = containers_of(engine, target, &services)?;
     if found.is_empty() {
         return Err(ProjectError::Other(
             "no containers to start; create them with `rcompose up` or `rcompose create`".into(),
