@@ -842,3 +842,28 @@ networks:
     assert_eq!(out, "in the one-off\n", "one-off {so}");
     p.ok(&["--profile", "tools", "down", "-t", "0"]);
 }
+
+#[test]
+fn run_pull_policy_flags() {
+    let Some(p) = project("run_pull", 54) else { return };
+    p.compose(
+        r#"
+services:
+  web:
+    image: busybox:test
+  gone:
+    image: busybox:not-here
+networks:
+  default:
+    ipam: {config: [{subnet: SUBNET}]}
+"#,
+    );
+    let (so, _) = p.ok(&["run", "--rm", "--quiet-pull", "--pull", "missing", "web", "echo", "ran"]);
+    assert_eq!(so, "ran\n");
+    // never: a missing image is an error, and nothing is asked of a registry.
+    let out = p.rc(&["run", "--rm", "--pull", "never", "gone", "true"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("busybox:not-here"), "{err}");
+    assert!(!err.contains("Pulling"), "{err}");
+}

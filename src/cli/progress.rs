@@ -6,7 +6,7 @@
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
-use crate::project::events::{Event, Sink};
+use crate::project::events::{Event, Kind, Sink};
 
 use super::GlobalArgs;
 
@@ -107,5 +107,20 @@ impl Sink for Progress {
             };
             self.write(&text);
         }
+    }
+}
+
+/// `--quiet-pull`: every event but those of an image's pull.
+pub struct WithoutPulls<'a>(pub &'a dyn Sink);
+
+impl Sink for WithoutPulls<'_> {
+    fn event(&self, e: Event) {
+        if !(e.kind == Kind::Image && e.status.starts_with("Pull")) {
+            self.0.event(e);
+        }
+    }
+
+    fn warning(&self, message: &str) {
+        self.0.warning(message);
     }
 }

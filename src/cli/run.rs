@@ -20,6 +20,12 @@ pub struct RunArgs {
     /// Build image before starting container
     #[arg(long)]
     build: bool,
+    /// Pull image before running ("always"|"missing"|"never")
+    #[arg(long, value_parser = ["always", "missing", "never"])]
+    pull: Option<String>,
+    /// Pull without printing progress information
+    #[arg(long)]
+    quiet_pull: bool,
     /// Run container in background and print container ID
     #[arg(short, long)]
     detach: bool,
@@ -111,14 +117,18 @@ pub fn run(global: &GlobalArgs, args: RunArgs, out: &Output) -> Result<ExitCode,
                 crate::project::build::BuildMode::Missing
             },
             build_options: crate::project::build::BuildOptions {
+                quiet: args.quiet_pull,
                 pull_options: super::up::pull_options(out)?,
                 ..Default::default()
             },
+            pull: super::up::pull_policy(&args.pull, out)?,
             pull_options: super::up::pull_options(out)?,
             ..UpOptions::default()
         },
     };
-    let started = match project::run::run(&engine, &target, &opts, &progress) {
+    let quiet_pulls = super::progress::WithoutPulls(&progress);
+    let sink: &dyn crate::project::events::Sink = if args.quiet_pull { &quiet_pulls } else { &progress };
+    let started = match project::run::run(&engine, &target, &opts, sink) {
         Ok(started) => started,
         Err(e) => {
             let message = e.to_string();

@@ -154,7 +154,7 @@ fn parse_scale(items: &[String], out: &Output) -> Result<BTreeMap<String, u32>, 
         .collect()
 }
 
-fn pull_policy(p: &Option<String>, out: &Output) -> Result<Option<PullPolicy>, Failure> {
+pub(super) fn pull_policy(p: &Option<String>, out: &Output) -> Result<Option<PullPolicy>, Failure> {
     match p.as_deref() {
         None | Some("build") => Ok(None),
         Some(p) => p
@@ -233,7 +233,9 @@ pub fn up(global: &GlobalArgs, args: UpArgs, out: &Output) -> Result<ExitCode, F
     if !detach && !args.no_start {
         install_interrupt_handler();
     }
-    let report = project::up::up(&engine, &target, &opts, &progress).map_err(|e| load::fail(out, e))?;
+    let quiet_pulls = super::progress::WithoutPulls(&progress);
+    let sink: &dyn crate::project::events::Sink = if args.quiet_pull { &quiet_pulls } else { &progress };
+    let report = project::up::up(&engine, &target, &opts, sink).map_err(|e| load::fail(out, e))?;
     if detach || args.no_start {
         return Ok(ExitCode::SUCCESS);
     }

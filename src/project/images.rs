@@ -73,6 +73,13 @@ pub fn ensure(
             format!("image {name} is not built; run `rcompose build {service_name}`"),
         ));
     }
+    if !present && policy == PullPolicy::Never {
+        // Nothing is pulled, so no pull is shown.
+        return Err(ProjectError::service(
+            service_name,
+            format!("no such image: {name} (pull policy is never); `rcompose image pull {name}` fetches it"),
+        ));
+    }
     let step = Step::begin(sink, Kind::Image, name, "Pulling");
     match pull::ensure(&engine.images, &reference, policy, opts, pull::no_progress()) {
         Ok(_) => {
