@@ -867,3 +867,38 @@ networks:
     assert!(err.contains("busybox:not-here"), "{err}");
     assert!(!err.contains("Pulling"), "{err}");
 }
+
+#[test]
+fn down_service_takes_down_it_and_its_dependents_only() {
+    let Some(p) = project("down_svc", 55) else { return };
+    p.compose(&format!(
+        r#"
+services:
+  db:
+    image: busybox:test
+    command: {LOOP}
+  web:
+    image: busybox:test
+    command: {LOOP}
+    depends_on: [db]
+  cache:
+    image: busybox:test
+    command: {LOOP}
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+"#
+    ));
+    p.ok(&["up", "-d"]);
+    let (_, err) = p.ok(&["down", "db"]);
+    // db and web (which depends on it) are gone; cache and the network stay.
+    assert_eq!(p.names(), vec![format!("{}-cache-1", p.name)], "{err}");
+    assert!(!err.contains("Network"), "{err}");
+    let (so, _) = p.ok(&["exec", "-T", "cache", "true"]);
+    assert_eq!(so, "");
+    // The last service down takes the network with it.
+    let (_, err) = p.ok(&["down", "cache"]);
+    assert!(err.contains(&format!("Network {}_default Removed", p.name)), "{err}");
+    assert!(p.names().is_empty());
+    assert!(!p.rc(&["down", "nope"]).status.success());
+}

@@ -137,6 +137,8 @@ pub struct DownArgs {
     /// Specify a shutdown timeout in seconds
     #[arg(short, long, value_name = "SECONDS")]
     timeout: Option<u64>,
+    /// Services to take down, with those depending on them (default: the whole project)
+    services: Vec<String>,
 }
 
 fn parse_scale(items: &[String], out: &Output) -> Result<BTreeMap<String, u32>, Failure> {
@@ -408,10 +410,11 @@ fn stop_attached(
 }
 
 pub fn down(global: &GlobalArgs, args: DownArgs, out: &Output) -> Result<ExitCode, Failure> {
-    let target = load::target(global, &[], true, out)?;
+    let target = load::target(global, &args.services, true, out)?;
     let engine = load::engine(out)?;
     let progress = Progress::new(global, out.color());
     let opts = DownOptions {
+        services: args.services.clone(),
         volumes: args.volumes,
         remove_orphans: args.remove_orphans,
         timeout: args.timeout.map(Duration::from_secs),

@@ -31,6 +31,24 @@ pub fn with_dependencies(project: &Project, names: &[String]) -> Vec<String> {
     seen.into_iter().collect()
 }
 
+/// `names` and every service that depends on them, transitively (sorted):
+/// what `down SERVICE` takes down with it.
+pub fn with_dependents(project: &Project, names: &[String]) -> Vec<String> {
+    let mut seen: std::collections::BTreeSet<String> = names.iter().cloned().collect();
+    loop {
+        let more: Vec<String> = project
+            .services
+            .iter()
+            .filter(|(n, s)| !seen.contains(*n) && dependencies(s).iter().any(|d| seen.contains(*d)))
+            .map(|(n, _)| n.clone())
+            .collect();
+        if more.is_empty() {
+            return seen.into_iter().collect();
+        }
+        seen.extend(more);
+    }
+}
+
 pub fn dependencies(svc: &Service) -> Vec<&str> {
     let mut deps: Vec<&str> = svc.depends_on.keys().map(String::as_str).collect();
     deps.extend(svc.links.iter().map(|l| l.split(':').next().unwrap_or(l)));

@@ -27,6 +27,10 @@ pub enum RemoveImages {
 
 #[derive(Debug, Clone, Default)]
 pub struct DownOptions {
+    /// `down SERVICE...`: those services and the ones depending on them;
+    /// the project's networks and named volumes stay while any container
+    /// is left. Empty: the whole project.
+    pub services: Vec<String>,
     pub volumes: bool,
     pub remove_orphans: bool,
     pub timeout: Option<Duration>,
@@ -126,7 +130,19 @@ pub fn down(engine: &Engine, target: &Target, opts: &DownOptions, sink: &dyn Sin
             names.join(", ")
         ));
     }
-    let mut targets: Vec<&Existing> = ours;
+    let selected: Option<Vec<String>> = if opts.services.is_empty() {
+        None
+    } else {
+        target.check_services(&opts.services)?;
+        Some(graph::with_dependents(&target.project, &opts.services))
+    };
+    let mut targets: Vec<&Existing> = match &selected {
+        Some(sel) => ours
+            .into_iter()
+            .filter(|c| !c.oneoff && sel.contains(&c.service))
+            .collect(),
+        None => ours,
+    };
     if remove_orphans {
         targets.extend(orphans);
     }
@@ -139,6 +155,23 @@ pub fn down(engine: &Engine, target: &Target, opts: &DownOptions, sink: &dyn Sin
         .collect();
     stop_in_order(engine, target, &targets, opts.timeout, sink);
     let mut problems = remove_all(engine, &targets, sink);
+    if selected.is_some() {
+        if opts.volumes {
+            // The removed containers' anonymous volumes; named ones belong
+            // to the project, which still runs.
+            for c in &targets {
+                for v in super::lifecycle::anonymous_volumes(c) {
+                    let _ = engine.volumes.remove(&v, &[]);
+                }
+            }
+        }
+        if !inventory::list(engine, &target.name)?.is_empty() {
+            return match problems.into_iter().next() {
+                Some(e) => Err(e),
+                None => Ok(()),
+            };
+        }
+    }
 
     // Directories a killed `up` left before writing the spec: only the
     // names of this project's containers are recognized.

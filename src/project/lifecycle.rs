@@ -196,15 +196,7 @@ pub fn rm(
     if names.is_empty() || !confirm(&names) {
         return Ok(Vec::new());
     }
-    let anonymous: Vec<String> = stopped
-        .iter()
-        .flat_map(|c| c.spec.mounts.iter())
-        .filter_map(|m| match m {
-            MountSpec::Volume { source, .. } => source.parent()?.file_name().map(|n| n.to_string_lossy().into_owned()),
-            _ => None,
-        })
-        .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
-        .collect();
+    let anonymous: Vec<String> = stopped.iter().flat_map(|c| anonymous_volumes(c)).collect();
     let problems = remove_all(engine, &stopped, sink);
     if volumes {
         for v in anonymous {
@@ -244,4 +236,17 @@ pub fn wait_stopped(engine: &Engine, target: &Target, services: &[String], first
         }
     }
     Ok(done)
+}
+
+/// The anonymous volumes a container mounts (named by 64 hex digits).
+pub fn anonymous_volumes(c: &Existing) -> Vec<String> {
+    c.spec
+        .mounts
+        .iter()
+        .filter_map(|m| match m {
+            MountSpec::Volume { source, .. } => source.parent()?.file_name().map(|n| n.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+        .collect()
 }
