@@ -902,3 +902,62 @@ networks:
     assert!(p.names().is_empty());
     assert!(!p.rc(&["down", "nope"]).status.success());
 }
+
+#[test]
+fn post_start_and_pre_stop_hooks_run_in_the_container() {
+    let Some(p) = project("hooks", 56) else { return };
+    p.compose(&format!(
+        r#"
+services:
+  web:
+    image: busybox:test
+    command: {LOOP}
+    volumes: [data:/data]
+    post_start:
+      - command: ["sh", "-c", "echo started as $$(id -u) with $$GREETING >> /data/log"]
+        user: "65534"
+        environment: {{GREETING: hello}}
+    pre_stop:
+      - command: sh -c 'echo stopping >> /data/log'
+volumes:
+  data: {{}}
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+"#
+    ));
+    // (the volume is root's; the hook running as 65534 needs to write it)
+    p.ok(&["up", "-d", "--no-start"]);
+    p.ok(&["run", "--rm", "--no-deps", "web", "chmod", "777", "/data"]);
+    p.ok(&["up", "-d"]);
+    p.ok(&["stop"]);
+    p.ok(&["start"]);
+    let (so, _) = p.ok(&["exec", "-T", "web", "cat", "/data/log"]);
+    assert_eq!(
+        so, "started as 65534 with hello\nstopping\nstarted as 65534 with hello\n",
+        "post_start on each start, pre_stop before the stop"
+    );
+
+    // A failing post_start fails up and names the hook.
+    p.compose(&format!(
+        r#"
+services:
+  web:
+    image: busybox:test
+    command: {LOOP}
+    post_start:
+      - command: ["sh", "-c", "echo no good >&2; exit 3"]
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+"#
+    ));
+    let out = p.rc(&["up", "-d"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("post_start hook") && err.contains("exited with code 3") && err.contains("no good"),
+        "{err}"
+    );
+    p.ok(&["down", "-v", "-t", "0"]);
+}

@@ -73,6 +73,12 @@ pub fn stop_in_order(
                         step.end("Stopped");
                         return;
                     }
+                    let pre_stop = target.project.services.get(&c.service).map(|s| &s.pre_stop);
+                    if let Some(hooks) = pre_stop.filter(|h| !h.is_empty() && !c.oneoff) {
+                        if let Err(e) = super::hooks::run(target, &c.service, c.number, hooks, "pre_stop") {
+                            sink.warning(&format!("{}: {e}", c.id));
+                        }
+                    }
                     match container::stop(engine, &c.id, grace) {
                         Ok(()) => step.end("Stopped"),
                         Err(e) => {

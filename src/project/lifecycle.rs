@@ -70,7 +70,13 @@ pub fn start(engine: &Engine, target: &Target, services: &[String], sink: &dyn S
                             Ok(()) => step.end("Started"),
                             Err(_) => step.fail("Error"),
                         }
-                        r
+                        r?;
+                        match target.project.services.get(&c.service) {
+                            Some(s) if !s.post_start.is_empty() => {
+                                super::hooks::run(target, &c.service, c.number, &s.post_start, "post_start")
+                            }
+                            _ => Ok(()),
+                        }
                     })
                 })
                 .collect();

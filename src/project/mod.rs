@@ -25,6 +25,7 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod hash;
+pub mod hooks;
 pub mod images;
 pub mod inventory;
 pub mod labels;

@@ -447,6 +447,8 @@ fn converge_service(
 
     let mut ids = Vec::new();
     let mut changed = false;
+    // (container, number) started here: their post_start hooks run last.
+    let mut started: Vec<(String, u32)> = Vec::new();
     for action in actions {
         match action {
             Action::Remove { id } => {
@@ -457,7 +459,7 @@ fn converge_service(
                 container::remove(engine, id)?;
                 step.end("Removed");
             }
-            Action::Keep { id, running, .. } => {
+            Action::Keep { id, running, number } => {
                 ids.push(id.clone());
                 if opts.no_start {
                     continue;
@@ -467,12 +469,14 @@ fn converge_service(
                     container::stop(engine, id, opts.timeout)?;
                     container::start(engine, id)?;
                     step.end("Started");
+                    started.push((id.clone(), *number));
                 } else if *running {
                     events::done(sink, Kind::Container, id, "Running");
                 } else {
                     let step = Step::begin(sink, Kind::Container, id, "Starting");
                     container::start(engine, id)?;
                     step.end("Started");
+                    started.push((id.clone(), *number));
                 }
             }
             Action::Recreate { id, number } => {
@@ -486,6 +490,7 @@ fn converge_service(
                     let step = Step::begin(sink, Kind::Container, &new_id, "Starting");
                     container::start(engine, &new_id)?;
                     step.end("Started");
+                    started.push((new_id.clone(), *number));
                 }
                 ids.push(new_id);
             }
@@ -501,6 +506,7 @@ fn converge_service(
                         return Err(e);
                     }
                     changed = true;
+                    started.push((cname.clone(), *number));
                     ids.push(cname);
                     continue;
                 }
@@ -512,9 +518,15 @@ fn converge_service(
                     in_step(sink, &cname, ("Starting", "Started"), || {
                         container::start(engine, &cname)
                     })?;
+                    started.push((cname.clone(), *number));
                 }
                 ids.push(cname);
             }
+        }
+    }
+    if !service.post_start.is_empty() {
+        for (_, number) in &started {
+            super::hooks::run(target, name, *number, &service.post_start, "post_start")?;
         }
     }
     Ok(Outcome::Done { ids, changed })

@@ -50,7 +50,24 @@ const RULES: &[(&str, Rule)] = &[
     ("logging", logging),
     ("extends", extends),
     ("develop", develop),
+    ("post_start", hooks),
+    ("pre_stop", hooks),
 ];
+
+/// `post_start` / `pre_stop`: each hook's `command` as a list (a string is
+/// split as a service's command is), its `environment` as a map.
+fn hooks(n: &mut Node, cx: &mut Ctx) {
+    let Some(items) = n.as_seq_mut() else { return };
+    for item in items.iter_mut() {
+        let Some(m) = item.as_map_mut() else { continue };
+        if let Some(c) = m.get_mut("command") {
+            shell_command(c, cx);
+        }
+        if let Some(e) = m.get_mut("environment") {
+            to_string_map(e, '=');
+        }
+    }
+}
 
 pub(super) fn canonicalize_service(svc: &mut Node, cx: &mut Ctx) {
     let Some(m) = svc.as_map_mut() else { return };
