@@ -645,22 +645,27 @@ networks:
     assert_eq!(state(&migrate), "exited");
     assert_eq!(state(&web), "running");
 
-    // A service that simply exits is still a failure of --wait.
+    // A one-shot that fails is a failure of --wait.
     p.compose(&format!(
         r#"
 services:
-  web:
+  migrate:
     image: busybox:test
     command: ["sh", "-c", "exit 3"]
+  web:
+    image: busybox:test
+    command: {LOOP}
+    depends_on:
+      migrate: {{condition: service_completed_successfully}}
 networks:
   default:
     ipam: {{config: [{{subnet: SUBNET}}]}}
 "#
     ));
-    let out = p.rc(&["up", "-d", "--wait", "--wait-timeout", "30", "--remove-orphans"]);
+    let out = p.rc(&["up", "-d", "--wait", "--wait-timeout", "30"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("exited (3)"), "{err}");
+    assert!(err.contains(&migrate) && err.contains('3'), "{err}");
 }
 
 #[test]
@@ -960,4 +965,72 @@ networks:
         "{err}"
     );
     p.ok(&["down", "-v", "-t", "0"]);
+}
+
+#[test]
+fn scale_sets_replicas_keeping_the_existing_ones() {
+    let Some(p) = project("scale_cmd", 57) else { return };
+    p.compose(&format!(
+        r#"
+services:
+  web:
+    image: busybox:test
+    command: {LOOP}
+  other:
+    image: busybox:test
+    command: {LOOP}
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+"#
+    ));
+    p.ok(&["up", "-d"]);
+    let first = started_at(&p, &format!("{}-web-1", p.name));
+    p.ok(&["scale", "web=3"]);
+    let n = &p.name;
+    assert_eq!(
+        p.names(),
+        vec![
+            format!("{n}-other-1"),
+            format!("{n}-web-1"),
+            format!("{n}-web-2"),
+            format!("{n}-web-3")
+        ]
+    );
+    assert_eq!(
+        started_at(&p, &format!("{n}-web-1")),
+        first,
+        "the first replica was kept"
+    );
+    p.ok(&["scale", "web=1"]);
+    assert_eq!(p.names(), vec![format!("{n}-other-1"), format!("{n}-web-1")]);
+    assert!(!p.rc(&["scale", "web"]).status.success());
+}
+
+#[test]
+fn all_resources_creates_what_no_service_uses() {
+    let Some(p) = project("all_res", 58) else { return };
+    p.compose(&format!(
+        r#"
+services:
+  web:
+    image: busybox:test
+    command: {LOOP}
+networks:
+  default:
+    ipam: {{config: [{{subnet: SUBNET}}]}}
+  spare:
+    ipam: {{config: [{{subnet: 10.232.59.0/24}}]}}
+volumes:
+  spare-data: {{}}
+"#
+    ));
+    let (_, err) = p.ok(&["up", "-d"]);
+    assert!(!err.contains("spare"), "{err}");
+    let (_, err) = p.ok(&["--all-resources", "up", "-d"]);
+    assert!(err.contains("Network rct-all-res_spare Created"), "{err}");
+    assert!(err.contains("Volume rct-all-res_spare-data Created"), "{err}");
+    p.ok(&["down", "-v", "-t", "0"]);
+    let (so, _) = p.ok(&["network", "ls", "-q"]);
+    assert!(!so.contains("rct-all-res"), "{so}");
 }

@@ -38,6 +38,9 @@ pub struct ConfigArgs {
     /// Print environment used for interpolation
     #[arg(long)]
     environment: bool,
+    /// Don't check model consistency (references between services, networks, volumes); the output may not be valid
+    #[arg(long)]
+    no_consistency: bool,
     /// Only validate the configuration, don't print anything
     #[arg(short, long)]
     quiet: bool,
@@ -60,6 +63,7 @@ pub fn run(global: &GlobalArgs, args: ConfigArgs, out: &Output) -> Result<ExitCo
         .map_err(|e| out.error(&e.to_string()))?;
     opts.no_interpolate = args.no_interpolate;
     opts.no_normalize = args.no_normalize;
+    opts.no_consistency = args.no_consistency;
     if args.variables {
         // The variables as the files write them: read before interpolation
         // (and the normalizing that needs interpolated values).

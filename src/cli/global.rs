@@ -24,6 +24,9 @@ pub struct GlobalArgs {
     /// Control when to print ANSI control characters
     #[arg(long, default_value = "auto", value_parser = ["never", "always", "auto"])]
     pub ansi: String,
+    /// Include all resources, even those not used by services
+    #[arg(long)]
+    pub all_resources: bool,
     /// Set type of progress output
     #[arg(long, default_value = "auto", value_parser = ["auto", "tty", "plain", "json", "quiet"])]
     pub progress: String,

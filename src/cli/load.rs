@@ -24,6 +24,7 @@ pub fn target(global: &GlobalArgs, services: &[String], by_name: bool, out: &Out
                 working_dir: loaded.project_dir,
                 config_files: loaded.files,
                 environment: loaded.environment,
+                all_resources: global.all_resources,
             })
         }
         Err(e) => {
@@ -49,6 +50,7 @@ pub fn target(global: &GlobalArgs, services: &[String], by_name: bool, out: &Out
                         working_dir: opts.cwd.clone(),
                         config_files: Vec::new(),
                         environment: Default::default(),
+                        all_resources: global.all_resources,
                     })
                 }
                 _ => {

@@ -47,6 +47,8 @@ pub enum Command {
     Down(up::DownArgs),
     /// Creates containers for a service
     Create(up::CreateArgs),
+    /// Scale services
+    Scale(up::ScaleArgs),
     /// List containers
     Ps(ps::PsArgs),
     /// View output from containers
@@ -125,7 +127,12 @@ impl Command {
     fn enters_containers(&self) -> bool {
         matches!(
             self,
-            Command::Exec(_) | Command::Build(_) | Command::Up(_) | Command::Create(_) | Command::Run(_)
+            Command::Exec(_)
+                | Command::Build(_)
+                | Command::Up(_)
+                | Command::Create(_)
+                | Command::Run(_)
+                | Command::Scale(_)
         )
     }
 }
@@ -168,6 +175,7 @@ fn run(cli: Cli) -> Result<ExitCode, report::Failure> {
         Command::Ps(args) => ps::run_ps(&cli.global, args, &out),
         Command::Logs(args) => logs::run(&cli.global, args, &out),
         Command::Start(args) => lifecycle::start(&cli.global, args, &out),
+        Command::Scale(args) => up::scale(&cli.global, args, &out),
         Command::Stop(args) => lifecycle::stop(&cli.global, args, &out),
         Command::Restart(args) => lifecycle::restart(&cli.global, args, &out),
         Command::Kill(args) => lifecycle::kill(&cli.global, args, &out),

@@ -190,6 +190,37 @@ fn build_options(quiet: bool, out: &Output) -> Result<BuildOptions, Failure> {
     })
 }
 
+#[derive(clap::Args, Debug)]
+pub struct ScaleArgs {
+    /// Don't start linked services
+    #[arg(long)]
+    no_deps: bool,
+    /// SERVICE=REPLICAS pairs
+    #[arg(required = true, value_name = "SERVICE=REPLICAS")]
+    scale: Vec<String>,
+}
+
+/// `scale`: `up -d --no-recreate --scale` of the named services, as Docker
+/// Compose's scale converges them (existing replicas are kept).
+pub fn scale(global: &GlobalArgs, args: ScaleArgs, out: &Output) -> Result<ExitCode, Failure> {
+    let scale = parse_scale(&args.scale, out)?;
+    let services: Vec<String> = scale.keys().cloned().collect();
+    let target = load::target(global, &services, false, out)?;
+    let engine = load::engine(out)?;
+    let progress = Progress::new(global, out.color());
+    let opts = UpOptions {
+        build_options: build_options(false, out)?,
+        services,
+        no_deps: args.no_deps,
+        no_recreate: true,
+        scale,
+        pull_options: pull_options(out)?,
+        ..UpOptions::default()
+    };
+    project::up::up(&engine, &target, &opts, &progress).map_err(|e| load::fail(out, e))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn create(global: &GlobalArgs, args: CreateArgs, out: &Output) -> Result<ExitCode, Failure> {
     let target = load::target(global, &args.services, false, out)?;
     let engine = load::engine(out)?;

@@ -28,6 +28,9 @@ pub struct LoadOptions {
     pub no_interpolate: bool,
     /// `--no-normalize`: stop after merge and print the tree as merged.
     pub no_normalize: bool,
+    /// `config --no-consistency`: skip the checks across the model
+    /// (references between services, networks, volumes, …).
+    pub no_consistency: bool,
     /// The process environment (always wins over `.env`).
     pub env: HashMap<String, String>,
     pub cwd: PathBuf,
@@ -235,7 +238,9 @@ impl<'a> Loader<'a> {
                 return None;
             }
         };
-        self.absorb(validate::check(&project, &root));
+        if !opts.no_consistency {
+            self.absorb(validate::check(&project, &root));
+        }
         loaded.project = Some(project);
         loaded.tree = root;
         Some(loaded)

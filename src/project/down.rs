@@ -195,7 +195,10 @@ pub fn down(engine: &Engine, target: &Target, opts: &DownOptions, sink: &dyn Sin
         }
     }
 
-    let mut names: Vec<String> = networks::specs(&target.project, &target.name)?
+    // Every declared network (`--all-resources` may have made unused
+    // ones); one whose driver rcompose cannot make was never made.
+    let mut names: Vec<String> = networks::specs(&target.project, &target.name, true)
+        .or_else(|_| networks::specs(&target.project, &target.name, false))?
         .into_iter()
         .filter(|(_, s)| !s.external)
         .map(|(_, s)| s.name)

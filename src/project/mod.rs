@@ -64,6 +64,9 @@ pub struct Target {
     /// The project's environment (the process's over `.env`): where
     /// `environment:` secrets and configs take their content from.
     pub environment: BTreeMap<String, String>,
+    /// `--all-resources`: create every declared network and volume, not
+    /// only those a service uses.
+    pub all_resources: bool,
 }
 
 impl Target {

@@ -36,14 +36,18 @@ fn parse_net<T: std::str::FromStr>(what: &str, net: &str, v: &Option<String>) ->
 }
 
 /// The networks the services use, as the engine creates them. Networks no
-/// service uses are left out, as Docker Compose does.
-pub fn specs(project: &Project, project_name: &str) -> Result<Vec<(String, NetworkSpec)>> {
+/// service uses are left out, as Docker Compose does, unless `all`
+/// (`--all-resources`, and `down`, which removes what that made).
+pub fn specs(project: &Project, project_name: &str, all: bool) -> Result<Vec<(String, NetworkSpec)>> {
     let mut used: Vec<&str> = project
         .services
         .values()
         .filter(|s| s.network_mode.is_none())
         .flat_map(|s| s.networks.keys().map(String::as_str))
         .collect();
+    if all {
+        used.extend(project.networks.keys().map(String::as_str));
+    }
     used.sort();
     used.dedup();
     let mut out = Vec::new();

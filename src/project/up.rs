@@ -128,22 +128,26 @@ pub(crate) fn create_networks_and_volumes(
     sink: &dyn Sink,
 ) -> Result<()> {
     let project = &target.project;
-    let specs: Vec<_> = networks::specs(project, &target.name)?
+    let specs: Vec<_> = networks::specs(project, &target.name, target.all_resources)?
         .into_iter()
         .filter(|(key, _)| {
-            services
-                .iter()
-                .any(|s| project.services[s].network_mode.is_none() && project.services[s].networks.contains_key(key))
+            target.all_resources
+                || services.iter().any(|s| {
+                    project.services[s].network_mode.is_none() && project.services[s].networks.contains_key(key)
+                })
         })
         .collect();
     networks::create_all(engine, &specs, sink)?;
     let declared = volumes::declared(project, &target.name);
-    let used_volumes: Vec<String> = services
+    let mut used_volumes: Vec<String> = services
         .iter()
         .flat_map(|s| project.services[s].volumes.iter())
         .filter(|v| v.kind == "volume")
         .filter_map(|v| v.source.clone())
         .collect();
+    if target.all_resources {
+        used_volumes.extend(declared.iter().map(|d| d.key.clone()));
+    }
     volumes::create_used(engine, &declared, &used_volumes, sink)
 }
 
