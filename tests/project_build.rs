@@ -407,3 +407,37 @@ networks:
     assert!(so.contains("rct-build-deps-worker"), "{so}");
     assert!(!so.contains("rct-build-deps-other"), "{so}");
 }
+
+#[test]
+fn an_unset_environment_entry_removes_the_images_variable() {
+    let Some(p) = project("env_unset", 63) else { return };
+    let dir = p.project_dir.join("app");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox:test\nENV FOO=from-image KEEP=yes\nCMD [\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep 2147483647 & wait\"]\n",
+    )
+    .unwrap();
+    p.compose(
+        r#"
+services:
+  app:
+    build: ./app
+    environment:
+      - FOO
+      - ADDED=1
+networks:
+  default:
+    ipam: {config: [{subnet: SUBNET}]}
+"#,
+    );
+    // FOO is unset in this (the test's) environment and there is no .env.
+    let out = p.command(&["up", "-d"]).env_remove("FOO").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (env, _) = p.ok(&["exec", "-T", "app", "env"]);
+    assert!(!env.lines().any(|l| l.starts_with("FOO=")), "{env}");
+    assert!(
+        env.lines().any(|l| l == "KEEP=yes") && env.lines().any(|l| l == "ADDED=1"),
+        "{env}"
+    );
+}

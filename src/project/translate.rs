@@ -117,10 +117,14 @@ pub fn container_spec(cx: &ProjectContext, inst: &Instance, volumes: &VolumeStor
         labels.insert(labels::DEPENDS_ON.into(), deps.join(","));
     }
 
+    // `KEY` alone (unset wherever Compose looked) removes the image's KEY.
     let env: Vec<String> = s
         .environment
         .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+        .map(|(k, v)| match v {
+            Some(v) => format!("{k}={v}"),
+            None => k.clone(),
+        })
         .collect();
 
     let mut mounts = Vec::new();
@@ -613,7 +617,8 @@ mod tests {
         assert_eq!(spec.id, "app-web-2");
         assert_eq!(spec.labels[labels::PROJECT], "app");
         assert_eq!(spec.labels[labels::NUMBER], "2");
-        assert_eq!(spec.env, vec!["A=1"]);
+        // UNSET (no value anywhere) is passed bare: it removes the image's UNSET.
+        assert_eq!(spec.env, vec!["A=1", "UNSET"]);
         assert_eq!(spec.dns.nameservers, vec!["127.0.0.11"]);
         assert_eq!(spec.restart, RestartPolicy::OnFailure { max_retries: Some(3) });
         assert_eq!(spec.stop_grace_period_ms, Some(90_000));

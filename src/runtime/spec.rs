@@ -87,27 +87,35 @@ fn invalid(spec: &ContainerSpec, what: String) -> RuntimeError {
 /// the image's, the overrides; a later `KEY=` replaces an earlier one in
 /// place; `HOME` from the user's passwd entry when unset.
 pub fn environment(spec: &ContainerSpec, user: &ExecUser) -> Vec<String> {
-    let mut env: Vec<String> = Vec::new();
-    let mut set = |entry: &str| {
-        let key = entry.split_once('=').map_or(entry, |(k, _)| k);
-        if key.is_empty() {
+    fn key(entry: &str) -> &str {
+        entry.split_once('=').map_or(entry, |(k, _)| k)
+    }
+    fn set(env: &mut Vec<String>, entry: &str) {
+        if key(entry).is_empty() {
             return;
         }
-        match env
-            .iter_mut()
-            .find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key)
-        {
+        match env.iter_mut().find(|e| key(e) == key(entry)) {
             Some(slot) => *slot = entry.to_string(),
             None => env.push(entry.to_string()),
         }
-    };
-    set(&format!("PATH={}", defaults::DEFAULT_PATH));
-    set(&format!("HOSTNAME={}", hostname(spec)));
-    if spec.tty {
-        set("TERM=xterm");
     }
-    for e in spec.image.env.iter().chain(spec.env.iter()) {
-        set(e);
+    let mut env: Vec<String> = Vec::new();
+    set(&mut env, &format!("PATH={}", defaults::DEFAULT_PATH));
+    set(&mut env, &format!("HOSTNAME={}", hostname(spec)));
+    if spec.tty {
+        set(&mut env, "TERM=xterm");
+    }
+    for e in &spec.image.env {
+        set(&mut env, e);
+    }
+    for e in &spec.env {
+        if e.contains('=') {
+            set(&mut env, e);
+        } else {
+            // A bare name (Compose's `environment: [VAR]` with VAR unset
+            // everywhere) takes the image's VAR away, as Docker does.
+            env.retain(|x| key(x) != e.as_str());
+        }
     }
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", user.home));
@@ -603,6 +611,11 @@ mod tests {
                 "HOME=/root"
             ]
         );
+        // A bare name takes the image's variable away.
+        spec.env = vec!["LANG".into(), "EXTRA=1".into()];
+        let env = environment(&spec, &user);
+        assert!(!env.iter().any(|e| e.starts_with("LANG")), "{env:?}");
+        assert!(env.contains(&"EXTRA=1".to_string()), "{env:?}");
         spec.image.env.clear();
         spec.env = vec!["HOME=/h".into()];
         spec.tty = false;
