@@ -498,7 +498,37 @@ impl<'a> Loader<'a> {
                         continue;
                     };
                     let required = entry.get("required").and_then(Node::as_bool).unwrap_or(true);
+                    let format = entry.get("format").and_then(Node::as_str);
+                    if let Some(f) = format.filter(|f| *f != "raw") {
+                        self.diags.push(
+                            Diag::error(entry.span, format!("env_file {path}: unsupported format {f:?}"))
+                                .with_help("leave `format` out (the .env syntax) or use `format: raw`"),
+                        );
+                        ok = false;
+                        continue;
+                    }
                     match std::fs::read_to_string(path) {
+                        Ok(text) if format == Some("raw") => {
+                            // Each KEY=VALUE line as written: no quotes
+                            // removed, nothing interpolated.
+                            self.sources.add(Path::new(path), &text);
+                            for line in text.lines() {
+                                if line.trim().is_empty() || line.trim_start().starts_with('#') {
+                                    continue;
+                                }
+                                match line.split_once('=') {
+                                    Some((k, v)) => {
+                                        from_files.insert(k.trim().to_string(), v.to_string());
+                                    }
+                                    None => {
+                                        let k = line.trim();
+                                        if let Some(v) = lookup(k) {
+                                            from_files.insert(k.to_string(), v);
+                                        }
+                                    }
+                                }
+                            }
+                        }
                         Ok(text) => {
                             let id = self.sources.add(Path::new(path), &text);
                             let inner = |k: &str| from_files.get(k).cloned().or_else(|| lookup(k));
