@@ -922,6 +922,11 @@ services:
       - command: ["sh", "-c", "echo started as $$(id -u) with $$GREETING >> /data/log"]
         user: "65534"
         environment: {{GREETING: hello}}
+      # What a hook gets, seen from inside: its fds, signal dispositions
+      # and mask, and the program it runs.
+      # (busybox sh ignores SIGQUIT itself: the signals are cp's own)
+      - command: ["cp", "/proc/self/status", "/data/hook-status"]
+      - command: ["sh", "-c", "ls /proc/$$$$/fd | tr '\\n' ' ' > /data/hook; echo >> /data/hook; readlink /proc/$$$$/exe >> /data/hook"]
     pre_stop:
       - command: sh -c 'echo stopping >> /data/log'
 volumes:
@@ -942,6 +947,16 @@ networks:
         so, "started as 65534 with hello\nstopping\nstarted as 65534 with hello\n",
         "post_start on each start, pre_stop before the stop"
     );
+    // A hook enters as exec does: fds 0-2 only, default signals, an empty
+    // mask, and the container's program, never the rcompose binary.
+    let (seen, _) = p.ok(&["exec", "-T", "web", "cat", "/data/hook"]);
+    let mut lines = seen.lines();
+    assert_eq!(lines.next(), Some("0 1 2 "), "{seen}");
+    let exe = lines.next().unwrap_or_default();
+    assert!(exe.contains("busybox") && !exe.contains("rcompose"), "{seen}");
+    let (status, _) = p.ok(&["exec", "-T", "web", "cat", "/data/hook-status"]);
+    assert!(status.contains("SigBlk:\t0000000000000000"), "{status}");
+    assert!(status.contains("SigIgn:\t0000000000000000"), "{status}");
 
     // A failing post_start fails up and names the hook.
     p.compose(&format!(
