@@ -41,6 +41,9 @@ fn run_one(target: &Target, service: &str, index: u32, hook: &Hook, which: &str)
     let exe =
         crate::runtime::sealed::current_exe().map_err(|e| fail(format!("cannot find the rcompose program: {e}")))?;
     let mut c = Command::new(exe);
+    // The environment the project was interpolated with (the process's
+    // over `.env` or `--env-file`), so the child reads the same project.
+    c.envs(&target.environment);
     c.arg("--project-directory").arg(&target.working_dir);
     for f in &target.config_files {
         c.arg("-f").arg(f);
